@@ -1,0 +1,1 @@
+"""claims: built in later issues; see ../shared/DESIGN.md for what this room will hold."""

@@ -1,0 +1,38 @@
+"""The portal's one clock.
+
+Every "now" in the portal comes from :func:`now`. ``PORTAL_NOW`` (ISO 8601 with an offset) pins it,
+for demos and for operators replaying a day; tests move it with ``time-machine``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from django.utils import timezone
+
+
+class ClockError(ValueError):
+    pass
+
+
+def parse_pinned(value: str) -> dt.datetime:
+    """Parse a ``PORTAL_NOW`` value; an instant without an offset is ambiguous and refused."""
+    try:
+        pinned = dt.datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ClockError(f"PORTAL_NOW={value!r} is not an ISO 8601 timestamp") from exc
+    if pinned.tzinfo is None:
+        raise ClockError(f"PORTAL_NOW={value!r} has no UTC offset (write e.g. +09:00)")
+    return pinned.astimezone(dt.UTC)
+
+
+def pinned_now() -> dt.datetime | None:
+    """The pinned instant, or None when the clock runs freely."""
+    value = os.environ.get("PORTAL_NOW", "").strip()
+    return parse_pinned(value) if value else None
+
+
+def now() -> dt.datetime:
+    """The current instant (aware, UTC)."""
+    return pinned_now() or timezone.now()

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+admin.site.site_header = "region PAY 障害補償 管理"
+admin.site.site_title = "region PAY 障害補償"
+admin.site.index_title = "運営事務局・コールセンター"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""notifications: built in later issues; see ../shared/DESIGN.md for what this room will hold."""

@@ -1,0 +1,1 @@
+"""payouts: built in later issues; see ../shared/DESIGN.md for what this room will hold."""
