@@ -188,3 +188,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Balances shown on the staff admin's coupon page (DOMAIN.md cut-offs), until the claims app's
+# incident record provides them.
+COUPON_BALANCE_CHECKPOINTS = [
+    ("2023-02-26T00:00:00+09:00", "2023/2/26 0:00（1-2 判定）"),
+    ("2023-02-27T00:00:00+09:00", "2023/2/27 0:00（1-1 判定）"),
+    ("2023-04-01T00:00:00+09:00", "2023/4/1 0:00（最終残高）"),
+]

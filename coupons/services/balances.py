@@ -56,4 +56,3 @@ def coupon_balances_at_many(
         return {}
     row = CouponMovement.objects.filter(coupon_id=inquiry_number).aggregate(**aggregates)
     return {at: int(row[f"at_{index}"] or 0) for index, at in enumerate(instants)}
-

@@ -22,25 +22,63 @@ OUTAGE_START = dt.datetime(2023, 2, 24, 16, 0, tzinfo=JST)
 OUTAGE_END = dt.datetime(2023, 2, 25, 0, 0, tzinfo=JST)
 
 PLACES = [
-    ("館山市", "館山"), ("鴨川市", "鴨川"), ("勝浦市", "勝浦"), ("銚子市", "銚子"), ("木更津市", "木更津"),
-    ("成田市", "成田"), ("富津市", "富津"), ("南房総市", "南房総"), ("千葉市美浜区", "幕張"),
-    ("船橋市", "船橋"), ("いすみ市", "いすみ"), ("君津市", "君津"), ("市原市", "市原"), ("佐倉市", "佐倉"),
-    ("香取市", "佐原"), ("旭市", "飯岡"), ("九十九里町", "九十九里"), ("浦安市", "舞浜"),
+    ("館山市", "館山"),
+    ("鴨川市", "鴨川"),
+    ("勝浦市", "勝浦"),
+    ("銚子市", "銚子"),
+    ("木更津市", "木更津"),
+    ("成田市", "成田"),
+    ("富津市", "富津"),
+    ("南房総市", "南房総"),
+    ("千葉市美浜区", "幕張"),
+    ("船橋市", "船橋"),
+    ("いすみ市", "いすみ"),
+    ("君津市", "君津"),
+    ("市原市", "市原"),
+    ("佐倉市", "佐倉"),
+    ("香取市", "佐原"),
+    ("旭市", "飯岡"),
+    ("九十九里町", "九十九里"),
+    ("浦安市", "舞浜"),
 ]
 STORE_TYPES = [
-    "海鮮市場", "お土産処", "ラーメン", "寿司処", "道の駅", "酒店", "牧場ショップ", "カフェ",
-    "観光センター", "干物店", "菓子舗", "地魚食堂", "ベーカリー", "びわ工房", "醤油蔵",
+    "海鮮市場",
+    "お土産処",
+    "ラーメン",
+    "寿司処",
+    "道の駅",
+    "酒店",
+    "牧場ショップ",
+    "カフェ",
+    "観光センター",
+    "干物店",
+    "菓子舗",
+    "地魚食堂",
+    "ベーカリー",
+    "びわ工房",
+    "醤油蔵",
 ]
 ISSUING_SHOPS = [
-    "房総トラベル 千葉支店", "ちば観光社 船橋営業所", "九十九里旅館 潮騒", "勝浦温泉 海の宿",
-    "成田ゲートホテル", "館山リゾートホテル", "鴨川グランド旅館", "養老渓谷 山の湯", "幕張ベイホテル",
+    "房総トラベル 千葉支店",
+    "ちば観光社 船橋営業所",
+    "九十九里旅館 潮騒",
+    "勝浦温泉 海の宿",
+    "成田ゲートホテル",
+    "館山リゾートホテル",
+    "鴨川グランド旅館",
+    "養老渓谷 山の湯",
+    "幕張ベイホテル",
     "佐原 小野川の宿",
 ]
 FACE_VALUES = [1000, 2000, 3000, 4000, 6000]
 # Original expiries: most coupons of travellers who were in Chiba on the day.
 EXPIRIES = [
-    (dt.date(2023, 2, 24), 45), (dt.date(2023, 2, 25), 30), (dt.date(2023, 2, 23), 8),
-    (dt.date(2023, 2, 26), 8), (dt.date(2023, 2, 27), 5), (dt.date(2023, 3, 3), 4),
+    (dt.date(2023, 2, 24), 45),
+    (dt.date(2023, 2, 25), 30),
+    (dt.date(2023, 2, 23), 8),
+    (dt.date(2023, 2, 26), 8),
+    (dt.date(2023, 2, 27), 5),
+    (dt.date(2023, 3, 3), 4),
 ]
 EMERGENCY_EXTENSION = {dt.date(2023, 2, 24): dt.date(2023, 2, 26)}
 PAYMENT_AMOUNTS = [300, 450, 500, 680, 800, 1000, 1200, 1500, 1980, 2000, 2400, 3000]
@@ -103,8 +141,18 @@ def generate_regionpay_export(
     ):
         coupon_writer = csv.writer(coupon_file, lineterminator="\n")
         coupon_writer.writerow(
-            ["inquiry_number", "face_value_yen", "issued_at", "expires_on", "issuing_shop",
-             "prefecture_code", "app_account_id", "app_phone", "app_email", "app_withdrawn_at"]
+            [
+                "inquiry_number",
+                "face_value_yen",
+                "issued_at",
+                "expires_on",
+                "issuing_shop",
+                "prefecture_code",
+                "app_account_id",
+                "app_phone",
+                "app_email",
+                "app_withdrawn_at",
+            ]
         )
         movement_file.write(
             "movement_id,inquiry_number,kind,amount_yen,occurred_at,store_id,request_id,app_account_id\n"
@@ -121,13 +169,32 @@ def generate_regionpay_export(
             ) + dt.timedelta(minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
             account, phone, email, withdrawn = _app_account(rng, number, issued_at)
             coupon_writer.writerow(
-                [inquiry, face, _ts(issued_at), expires_on.isoformat(), rng.choice(ISSUING_SHOPS), "12",
-                 account, phone, email, _ts(withdrawn) if withdrawn else ""]
+                [
+                    inquiry,
+                    face,
+                    _ts(issued_at),
+                    expires_on.isoformat(),
+                    rng.choice(ISSUING_SHOPS),
+                    "12",
+                    account,
+                    phone,
+                    email,
+                    _ts(withdrawn) if withdrawn else "",
+                ]
             )
             _write_ledger(
-                movement_file.write, sale_file.write, rng, ids, stats, store_ids,
-                inquiry=inquiry, face=face, issued_at=issued_at, expires_on=expires_on,
-                account=account, payments_per_coupon=payments_per_coupon,
+                movement_file.write,
+                sale_file.write,
+                rng,
+                ids,
+                stats,
+                store_ids,
+                inquiry=inquiry,
+                face=face,
+                issued_at=issued_at,
+                expires_on=expires_on,
+                account=account,
+                payments_per_coupon=payments_per_coupon,
             )
             stats.coupons += 1
             if progress and number % 10_000 == 0:
@@ -206,12 +273,13 @@ def _write_ledger(
     end_of_validity = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), JST)
     payments = max(0, round(rng.gauss(payments_per_coupon, 1.0)))
     for _ in range(payments):
-        now += dt.timedelta(minutes=rng.randint(20, 600))
+        now += dt.timedelta(minutes=rng.randint(5, 240))
         if now >= end_of_validity:
             break
-        amount = rng.choice(PAYMENT_AMOUNTS)
-        if amount > balance:
-            continue
+        affordable = [amount for amount in PAYMENT_AMOUNTS if amount <= balance]
+        if not affordable:
+            break
+        amount = rng.choice(affordable)
         store = rng.choice(store_ids)
         request = ids.next_request()
         during = OUTAGE_START <= now < OUTAGE_END
@@ -232,7 +300,12 @@ def _write_ledger(
         elif during and roll < 0.45:
             # Till said the coupon failed; the traveller paid cash; the coupon was deducted anyway.
             stats.cash_and_coupon_cases += 1
-            sale(store, now + dt.timedelta(seconds=rng.randint(30, 420)), amount, rng.choice(NON_COUPON_TENDERS))
+            sale(
+                store,
+                now + dt.timedelta(seconds=rng.randint(30, 420)),
+                amount,
+                rng.choice(NON_COUPON_TENDERS),
+            )
         elif roll < 0.08:
             # The store cancelled the payment; the coupon got the amount back.
             movement("cancel", amount, now + dt.timedelta(minutes=rng.randint(1, 30)), store, request)
@@ -240,12 +313,22 @@ def _write_ledger(
         else:
             sale(store, now, amount, "coupon")
         if rng.random() < 0.15:  # ordinary non-coupon sale at the same store around then
-            sale(store, now + dt.timedelta(minutes=rng.randint(-60, 60)), rng.choice(PAYMENT_AMOUNTS), "cash")
+            sale(
+                store,
+                now + dt.timedelta(minutes=rng.randint(-60, 60)),
+                rng.choice(PAYMENT_AMOUNTS),
+                "cash",
+            )
     if balance > 0 and rng.random() < 0.03:
         # The last second of validity (23:59:59 JST is 14:59:59 UTC the same day): it counts.
         amount = min(balance, 500)
-        movement("payment", -amount, end_of_validity - dt.timedelta(seconds=1), rng.choice(store_ids),
-                 ids.next_request())
+        movement(
+            "payment",
+            -amount,
+            end_of_validity - dt.timedelta(seconds=1),
+            rng.choice(store_ids),
+            ids.next_request(),
+        )
         balance -= amount
     if expires_on == OUTAGE_START.date() and balance > 0 and rng.random() < 0.3:
         # 1-1 coupons were extended to 2023-03-31 23:59: some travellers came back in March.

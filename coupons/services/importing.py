@@ -6,11 +6,11 @@ How a file goes in, in one transaction of its own:
    case-insensitive) columns; a missing column stops the file at line 1.
 2. The rest of the file is streamed, in chunks and in constant memory, through PostgreSQL ``COPY``
    into a temporary all-text staging table whose identity column numbers the records in file order.
-3. One set-based query checks every record (formats, signs, unknown coupons and stores) and names
-   the line and column of the first problems. Any problem: the transaction is rolled back, so
-   nothing of that file is imported.
-4. One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` merges the typed records on their key.
-   When not every record was new, one more query tells the unchanged from the conflicts (a key
+3. One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` casts, guards and merges the records on
+   their key. Casts, the tables' constraints and a few guards refuse any bad record; then one
+   set-based query runs every check (formats, signs, unknown coupons and stores) to name the lines
+   and columns, and the file's transaction is rolled back: nothing of that file is imported.
+4. When not every record was new, one more query tells the unchanged from the conflicts (a key
    seen before with different content): conflicts are reported and never overwrite.
 
 Files given together are taken in dependency order (stores, coupons, movements, store sales).
@@ -28,12 +28,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from django.db import DataError as DjangoDataError
+from django.db import IntegrityError as DjangoIntegrityError
 from django.db import connection, transaction
 from psycopg import errors as pg_errors
 
 MAX_REPORTED_ERRORS = 20
 CHUNK_BYTES = 1 << 20
-ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "cp932": "cp932", "shift_jis": "cp932", "sjis": "cp932"}
+ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "cp932": "cp932",
+    "shift_jis": "cp932",
+    "sjis": "cp932",
+}
 
 # Progress callback: (file name, phase, done, total). Phases: "copy" (bytes), "check", "merge".
 Progress = Callable[[str, str, int, int], None]
@@ -49,6 +57,7 @@ TIMESTAMP_RE = (
 DATE_RE = "^" + _DATE + "$"
 INTEGER_RE = r"^[+-]?\d{1,15}$"
 INQUIRY_RE = r"^[A-Z0-9]{1,32}$"
+OFFSET_RE = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
 PREFECTURE_RE = r"^(0[1-9]|[1-3]\d|4[0-7])$"
 EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 E164_JP_RE = r"^\+81[1-9]\d{8,9}$"
@@ -69,6 +78,26 @@ def _phone_e164(expr: str) -> str:
     return f"(CASE WHEN {digits} LIKE '0%' THEN '+81' || substr({digits}, 2) ELSE {digits} END)"
 
 
+def _reject(message: str, sql_type: str) -> str:
+    """An SQL expression that raises (SQLSTATE 22000) with ``message``; used on the fast path."""
+    return f"regionpay_reject('{message}', NULL::{sql_type})"
+
+
+def _timestamptz(col: str) -> str:
+    """Cast to timestamptz, refusing a timestamp without an offset (never guess the zone)."""
+    return (
+        f"(CASE WHEN r.{col} IS NULL THEN NULL WHEN r.{col} ~ '{OFFSET_RE}' THEN r.{col}::timestamptz "
+        f"ELSE {_reject(col + ': no UTC offset', 'timestamptz')} END)"
+    )
+
+
+def _date(col: str) -> str:
+    return (
+        f"(CASE WHEN r.{col} ~ '^\\d{{4}}-\\d\\d-\\d\\d$' THEN r.{col}::date "
+        f"ELSE {_reject(col + ': not YYYY-MM-DD', 'date')} END)"
+    )
+
+
 @dataclass(frozen=True)
 class Check:
     """A rule for one column: ``bad`` is an SQL condition, over the typed-or-raw row, true when bad."""
@@ -85,10 +114,11 @@ class FileKind:
     key: tuple[str, ...]
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    # target column -> SQL expression over the staging row (raw text columns, trimmed, '' as NULL)
+    # target column -> SQL expression over the staging row ``r`` (text, trimmed, '' as NULL) and
+    # ``joins``. The fast path: together with the table's own types and constraints, these refuse
+    # every record that one of ``checks`` would name; ``checks`` only run to explain a refusal.
     typed: dict[str, str]
     checks: tuple[Check, ...]
-    # extra joins the checks need: (alias, SQL join clause)
     joins: tuple[str, ...] = ()
 
     @property
@@ -116,7 +146,11 @@ def _timestamp_checks(col: str, *, required: bool) -> tuple[Check, ...]:
 def _integer_checks(col: str) -> tuple[Check, ...]:
     return (
         Check(col, f"r.{col} IS NULL", "値がありません"),
-        Check(col, f"r.{col} IS NOT NULL AND r.{col} !~ '{INTEGER_RE}'", "整数の円（区切りなし）ではありません"),
+        Check(
+            col,
+            f"r.{col} IS NOT NULL AND r.{col} !~ '{INTEGER_RE}'",
+            "整数の円（区切りなし）ではありません",
+        ),
     )
 
 
@@ -186,19 +220,29 @@ COUPONS = FileKind(
     typed={
         "inquiry_number": "regionpay_inquiry(r.inquiry_number)",
         "face_value_yen": "r.face_value_yen::bigint",
-        "issued_at": "r.issued_at::timestamptz",
-        "expires_on": "r.expires_on::date",
+        "issued_at": _timestamptz("issued_at"),
+        "expires_on": _date("expires_on"),
         "issuing_shop": "r.issuing_shop",
         "prefecture_code": "lpad(r.prefecture_code, 2, '0')",
         "app_account_id": "coalesce(r.app_account_id, '')",
-        "app_phone": f"coalesce({_phone_e164('r.app_phone')}, '')",
-        "app_email": "coalesce(lower(r.app_email), '')",
-        "app_withdrawn_at": "r.app_withdrawn_at::timestamptz",
+        "app_phone": (
+            f"(CASE WHEN r.app_phone IS NULL THEN '' WHEN {_phone_e164('r.app_phone')} ~ '{E164_RE}' "
+            f"THEN {_phone_e164('r.app_phone')} ELSE {_reject('app_phone: not a phone number', 'text')} END)"
+        ),
+        "app_email": (
+            f"(CASE WHEN r.app_email IS NULL THEN '' WHEN r.app_email ~ '{EMAIL_RE}' THEN lower(r.app_email) "
+            f"ELSE {_reject('app_email: not an e-mail address', 'text')} END)"
+        ),
+        "app_withdrawn_at": _timestamptz("app_withdrawn_at"),
     },
     checks=(
         *_inquiry_checks("inquiry_number", required=True),
         *_integer_checks("face_value_yen"),
-        Check("face_value_yen", f"r.face_value_yen ~ '{INTEGER_RE}' AND r.face_value_yen::bigint < 0", "額面が負です"),
+        Check(
+            "face_value_yen",
+            f"r.face_value_yen ~ '{INTEGER_RE}' AND r.face_value_yen::bigint < 0",
+            "額面が負です",
+        ),
         *_timestamp_checks("issued_at", required=True),
         Check("expires_on", "r.expires_on IS NULL", "値がありません"),
         Check(
@@ -216,7 +260,11 @@ COUPONS = FileKind(
             f"(CASE WHEN {_phone_e164('r.app_phone')} LIKE '+81%' THEN '{E164_JP_RE}' ELSE '{E164_RE}' END)",
             "電話番号として読めません（E.164 か 090-1234-5678 の形で）",
         ),
-        Check("app_email", f"r.app_email IS NOT NULL AND r.app_email !~ '{EMAIL_RE}'", "メールアドレスとして読めません"),
+        Check(
+            "app_email",
+            f"r.app_email IS NOT NULL AND r.app_email !~ '{EMAIL_RE}'",
+            "メールアドレスとして読めません",
+        ),
         *_timestamp_checks("app_withdrawn_at", required=False),
     ),
 )
@@ -238,11 +286,16 @@ MOVEMENTS = FileKind(
     optional=("store_id", "request_id", "app_account_id"),
     typed={
         "movement_id": "r.movement_id",
-        "inquiry_number": "regionpay_inquiry(r.inquiry_number)",
+        "inquiry_number": (
+            f"coalesce(c.inquiry_number, {_reject('inquiry_number: unknown coupon', 'text')})"
+        ),
         "kind": "r.kind",
         "amount_yen": "r.amount_yen::bigint",
-        "occurred_at": "r.occurred_at::timestamptz",
-        "store_id": "r.store_id",
+        "occurred_at": _timestamptz("occurred_at"),
+        "store_id": (
+            f"(CASE WHEN r.store_id IS NOT NULL AND st.store_id IS NULL "
+            f"THEN {_reject('store_id: unknown store', 'text')} ELSE r.store_id END)"
+        ),
         "request_id": "coalesce(r.request_id, '')",
         "app_account_id": "coalesce(r.app_account_id, '')",
     },
@@ -275,7 +328,11 @@ MOVEMENTS = FileKind(
         ),
         *_timestamp_checks("occurred_at", required=True),
         *_text_checks("store_id", required=False, max_length=64),
-        Check("store_id", "r.kind IN ('payment', 'cancel') AND r.store_id IS NULL", "決済・取消には店舗IDが必要です"),
+        Check(
+            "store_id",
+            "r.kind IN ('payment', 'cancel') AND r.store_id IS NULL",
+            "決済・取消には店舗IDが必要です",
+        ),
         Check(
             "store_id",
             "r.store_id IS NOT NULL AND st.store_id IS NULL",
@@ -295,12 +352,17 @@ STORE_SALES = FileKind(
     required=("store_id", "receipt_number", "occurred_at", "amount_yen", "tender"),
     optional=("inquiry_number",),
     typed={
-        "store_id": "r.store_id",
+        "store_id": f"coalesce(st.store_id, {_reject('store_id: unknown store', 'text')})",
         "receipt_number": "r.receipt_number",
-        "occurred_at": "r.occurred_at::timestamptz",
+        "occurred_at": _timestamptz("occurred_at"),
         "amount_yen": "r.amount_yen::bigint",
         "tender": "r.tender",
-        "inquiry_number": "coalesce(regionpay_inquiry(r.inquiry_number), '')",
+        "inquiry_number": (
+            f"(CASE WHEN r.inquiry_number IS NULL THEN '' "
+            f"WHEN regionpay_inquiry(r.inquiry_number) ~ '{INQUIRY_RE}' "
+            f"THEN regionpay_inquiry(r.inquiry_number) "
+            f"ELSE {_reject('inquiry_number: not an inquiry number', 'text')} END)"
+        ),
     },
     joins=("LEFT JOIN coupons_store st ON st.store_id = r.store_id",),
     checks=(
@@ -313,7 +375,11 @@ STORE_SALES = FileKind(
         *_text_checks("receipt_number", required=True, max_length=64),
         *_timestamp_checks("occurred_at", required=True),
         *_integer_checks("amount_yen"),
-        Check("amount_yen", f"r.amount_yen ~ '{INTEGER_RE}' AND r.amount_yen::bigint < 0", "金額が負です"),
+        Check(
+            "amount_yen",
+            f"r.amount_yen ~ '{INTEGER_RE}' AND r.amount_yen::bigint < 0",
+            "金額が負です",
+        ),
         Check("tender", "r.tender IS NULL", "値がありません"),
         Check(
             "tender",
@@ -341,7 +407,12 @@ class RowError:
         return f"{self.file}:{self.line}:{column} {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
 
 
 class ImportFileError(Exception):
@@ -414,7 +485,14 @@ def _read_header(name: str, raw: bytes, encoding: str) -> _Header:
     kind = _kind_of(names)
     if kind is None:
         raise ImportFileError(
-            [RowError(name, 1, "", "見出しから種類（stores / coupons / movements / store_sales）が判別できません")]
+            [
+                RowError(
+                    name,
+                    1,
+                    "",
+                    "見出しから種類（stores / coupons / movements / store_sales）が判別できません",
+                )
+            ]
         )
     missing = [column for column in kind.required if column not in names]
     if missing:
@@ -438,9 +516,7 @@ def _kind_of(names: Sequence[str]) -> FileKind | None:
     return None
 
 
-def _utf8_chunks(
-    stream: BinaryIO, name: str, encoding: str, first_line: int
-) -> Iterable[bytes]:
+def _utf8_chunks(stream: BinaryIO, name: str, encoding: str, first_line: int) -> Iterable[bytes]:
     """The bytes after the header as UTF-8, chunk by chunk (a cp932 file is re-encoded on the way)."""
     if encoding == "utf-8":
         while chunk := stream.read(CHUNK_BYTES):
@@ -454,7 +530,9 @@ def _utf8_chunks(
             text = decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
             line += chunk.count(b"\n", 0, exc.start)
-            raise ImportFileError([RowError(name, line, "", f"文字コード {encoding} として読めません")]) from exc
+            raise ImportFileError(
+                [RowError(name, line, "", f"文字コード {encoding} として読めません")]
+            ) from exc
         line += chunk.count(b"\n")
         if text:
             yield text.encode("utf-8")
@@ -478,7 +556,7 @@ def _copy_error(name: str, exc: Exception) -> ImportFileError:
     elif "missing data for column" in primary:
         message = "列の数が見出しより少ない行です"
     elif "unterminated CSV quoted field" in primary:
-        message = "引用符（\"）が閉じていません"
+        message = '引用符（"）が閉じていません'
     else:
         message = f"CSV として読めません: {primary}"
     return ImportFileError([RowError(name, line, "", message)])
@@ -510,9 +588,7 @@ def _row_sql(header: _Header) -> str:
 
 def _check_file(cursor, name: str, header: _Header) -> None:
     kind = header.kind
-    problems = ", ".join(
-        f"CASE WHEN {check.bad} THEN {index} END" for index, check in enumerate(kind.checks)
-    )
+    problems = ", ".join(f"CASE WHEN {check.bad} THEN {index} END" for index, check in enumerate(kind.checks))
     joins = " ".join(kind.joins)
     cursor.execute(
         f"""
@@ -541,19 +617,43 @@ def _check_file(cursor, name: str, header: _Header) -> None:
     raise ImportFileError(errors[:MAX_REPORTED_ERRORS], bad_rows=rows[0][2])
 
 
+def _typed_rows(header: _Header) -> str:
+    typed = ", ".join(f"{expr} AS {column}" for column, expr in header.kind.typed.items())
+    return f"SELECT r.line, {typed} FROM ({_row_sql(header)}) r {' '.join(header.kind.joins)}"
+
+
 def _merge(cursor, name: str, header: _Header, rows: int) -> tuple[int, int, list[RowError]]:
-    """Insert the new records; return (inserted, conflicts, conflict examples)."""
+    """Insert the new records in one pass; return (inserted, conflicts, conflict examples).
+
+    Optimistic: valid files (the normal case) are read once. When PostgreSQL refuses a record
+    (a cast, a constraint, a guard), the savepoint is rolled back and the checks run to name
+    every bad line and column.
+    """
     kind = header.kind
-    target_columns = list(kind.typed)
-    typed = ", ".join(f"{expr} AS {column}" for column, expr in kind.typed.items())
-    typed_rows = f"SELECT r.line, {typed} FROM ({_row_sql(header)}) r"
-    key = ", ".join(kind.key)
-    cursor.execute(
-        f"INSERT INTO {kind.table} ({', '.join(target_columns)}) "
-        f"SELECT {', '.join(target_columns)} FROM ({typed_rows}) t ORDER BY t.line "
-        f"ON CONFLICT ({key}) DO NOTHING"
-    )
-    inserted = cursor.rowcount
+    columns = ", ".join(kind.typed)
+    typed_rows = _typed_rows(header)
+    try:
+        with transaction.atomic():
+            cursor.execute(
+                f"INSERT INTO {kind.table} ({columns}) "
+                # No ORDER BY: the staging table is read in file order, and a sort would spill.
+                f"SELECT {columns} FROM ({typed_rows}) t "
+                f"ON CONFLICT ({', '.join(kind.key)}) DO NOTHING"
+            )
+            inserted = cursor.rowcount
+    except (
+        pg_errors.DataError,
+        pg_errors.IntegrityError,
+        DjangoDataError,
+        DjangoIntegrityError,
+    ) as exc:
+        _check_file(cursor, name, header)
+        # The checks found nothing the database refused: say what the database said.
+        cause = getattr(exc, "__cause__", None) or exc
+        primary = getattr(getattr(cause, "diag", None), "message_primary", None) or str(exc)
+        raise ImportFileError(
+            [RowError(name, 0, "", f"PostgreSQL が取り込みを拒否しました: {primary}")]
+        ) from exc
     if inserted == rows:  # every record was new: nothing can be unchanged or in conflict
         return inserted, 0, []
     return inserted, *_conflicts(cursor, name, header, typed_rows)
@@ -603,9 +703,6 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
             cursor.execute("SELECT count(*) FROM regionpay_stage")
             rows = cursor.fetchone()[0]
             if progress:
-                progress(name, "check", 0, rows)
-            _check_file(cursor, name, header)
-            if progress:
                 progress(name, "merge", 0, rows)
             inserted, conflicts, examples = _merge(cursor, name, header, rows)
     return FileResult(
@@ -647,7 +744,11 @@ def regionpay_import(
         try:
             ordered.append((KINDS.index(file_kind(path, encoding)), path))
         except ImportFileError as exc:
-            outcome.failed_file, outcome.errors, outcome.bad_rows = path.name, exc.errors, exc.bad_rows
+            outcome.failed_file, outcome.errors, outcome.bad_rows = (
+                path.name,
+                exc.errors,
+                exc.bad_rows,
+            )
             outcome.skipped = [p.name for p in paths if p != path]
             return outcome
     ordered.sort(key=lambda item: item[0])
@@ -655,7 +756,11 @@ def regionpay_import(
         try:
             outcome.results.append(_import_one(path, encoding, progress))
         except ImportFileError as exc:
-            outcome.failed_file, outcome.errors, outcome.bad_rows = path.name, exc.errors, exc.bad_rows
+            outcome.failed_file, outcome.errors, outcome.bad_rows = (
+                path.name,
+                exc.errors,
+                exc.bad_rows,
+            )
             outcome.skipped = [p.name for _, p in ordered[position + 1 :]]
             break
     return outcome

@@ -17,10 +17,15 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path, required=True)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument(
-            "--payments-per-coupon", type=float, default=3.0, help="mean payments per coupon (default 3)"
+            "--payments-per-coupon",
+            type=float,
+            default=3.0,
+            help="mean payments per coupon (default 3)",
         )
 
-    def handle(self, *args, coupons: int, out: Path, seed: int, payments_per_coupon: float, **options) -> None:
+    def handle(
+        self, *args, coupons: int, out: Path, seed: int, payments_per_coupon: float, **options
+    ) -> None:
         stats = generate_regionpay_export(
             coupons=coupons, out=out, seed=seed, payments_per_coupon=payments_per_coupon
         )

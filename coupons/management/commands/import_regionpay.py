@@ -28,7 +28,8 @@ class _Bars:
             self.close()
             self.file = file
             self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"{file} 読み込み", leave=False)
-        assert self.bar is not None
+        if self.bar is None:
+            return
         if phase == "copy":
             self.bar.update(done - self.bar.n)
         else:
@@ -62,7 +63,8 @@ class Command(BaseCommand):
         self._report(outcome)
         if not outcome.ok:
             raise CommandError(
-                f"{outcome.failed_file}: {outcome.bad_rows:,} 行に問題があるため、このファイルは取り込んでいません"
+                f"{outcome.failed_file}: {outcome.bad_rows:,} 行に問題があるため、"
+                "このファイルは取り込んでいません"
             )
 
     def _report(self, outcome: ImportOutcome) -> None:

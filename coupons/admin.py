@@ -1,0 +1,212 @@
+"""Staff admin for the platform mirror: read-only views of the ledger, and the import upload."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.functional import cached_property
+
+from config import clock
+from coupons.forms import ImportUploadForm
+from coupons.inquiry import normalize_inquiry_number
+from coupons.models import Coupon, CouponMovement, ImportRun, Store, StoreSale
+from coupons.services.balances import coupon_balances_at_many
+from coupons.services.import_runs import import_run_create, import_run_progress
+
+# (instant, label) pairs shown as balances on the coupon page. The claims app, which owns the
+# incident's dates, replaces this provider; until then the settings' checkpoints are shown.
+BalanceCheckpoints = Callable[[], list[tuple[dt.datetime, str]]]
+
+
+def _settings_checkpoints() -> list[tuple[dt.datetime, str]]:
+    return [(clock.parse_pinned(at), label) for at, label in settings.COUPON_BALANCE_CHECKPOINTS]
+
+
+balance_checkpoints: BalanceCheckpoints = _settings_checkpoints
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counting tens of millions of ledger rows on every page view is slow: estimate unfiltered."""
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if query is not None and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [self.object_list.model._meta.db_table],
+                )
+                estimate = cursor.fetchone()[0]
+            if estimate and estimate > 100_000:
+                return int(estimate)
+        return super().count
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Platform records are written only by the importer."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class InquiryNumberSearchMixin:
+    """Search by inquiry number as people type it (full-width, hyphens, lower case)."""
+
+    def get_search_results(self, request, queryset, search_term):
+        term = normalize_inquiry_number(search_term or "")
+        return super().get_search_results(request, queryset, term)
+
+
+@admin.register(Store)
+class StoreAdmin(ReadOnlyAdmin):
+    list_display = ["store_id", "store_name", "prefecture_code", "address"]
+    search_fields = ["=store_id", "store_name"]
+
+
+@admin.register(Coupon)
+class CouponAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
+    list_display = ["inquiry_number", "face_value_yen", "expires_on", "issuing_shop", "app_user"]
+    list_filter = ["expires_on", "issuing_shop"]
+    search_fields = ["=inquiry_number"]
+    change_form_template = "admin/coupons/coupon/change_form.html"
+
+    @admin.display(boolean=True, description="アプリ利用")
+    def app_user(self, obj: Coupon) -> bool:
+        return obj.uses_app
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        inquiry_number = normalize_inquiry_number(object_id)
+        movements = list(
+            CouponMovement.objects.filter(coupon_id=inquiry_number)
+            .select_related("store")
+            .order_by("occurred_at", "movement_id")
+        )
+        running = 0
+        timeline = []
+        for movement in movements:
+            running += movement.amount_yen
+            timeline.append({"movement": movement, "balance_yen": running})
+        checkpoints = [(clock.now(), "現在"), *balance_checkpoints()]
+        balances = coupon_balances_at_many(
+            inquiry_number=inquiry_number, instants=[at for at, _ in checkpoints]
+        )
+        extra_context = {
+            **(extra_context or {}),
+            "timeline": timeline,
+            "balances": [
+                {"label": label, "at": at, "balance_yen": balances[at]} for at, label in checkpoints
+            ],
+        }
+        return super().change_view(request, inquiry_number, form_url, extra_context)
+
+
+@admin.register(CouponMovement)
+class CouponMovementAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
+    list_display = [
+        "movement_id",
+        "coupon",
+        "kind",
+        "amount_yen",
+        "occurred_at",
+        "store",
+        "request_id",
+    ]
+    list_filter = ["kind"]
+    search_fields = ["=coupon__inquiry_number", "=movement_id", "=request_id"]
+    list_select_related = ["store"]
+    ordering = ["-occurred_at"]
+
+
+@admin.register(StoreSale)
+class StoreSaleAdmin(ReadOnlyAdmin):
+    list_display = [
+        "store",
+        "receipt_number",
+        "occurred_at",
+        "amount_yen",
+        "tender",
+        "inquiry_number",
+    ]
+    list_filter = ["tender"]
+    search_fields = ["=store__store_id", "=receipt_number", "=inquiry_number"]
+    list_select_related = ["store"]
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    list_display = ["pk", "created_at", "created_by", "file_names", "status", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = [
+        "created_at",
+        "created_by",
+        "encoding",
+        "files",
+        "status",
+        "started_at",
+        "finished_at",
+    ]
+    exclude = ["results", "errors"]
+    change_form_template = "admin/coupons/importrun/change_form.html"
+
+    @admin.display(description="ファイル")
+    def file_names(self, obj: ImportRun) -> str:
+        return ", ".join(item["name"] for item in obj.files)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # runs are records: viewable, never edited
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            run = import_run_create(
+                files=form.cleaned_data["files"],
+                encoding=form.cleaned_data["encoding"],
+                created_by=request.user,
+            )
+            messages.success(
+                request, f"取り込み #{run.pk} を受け付けました。進み具合はこの画面に表示されます。"
+            )
+            return redirect(reverse("admin:coupons_importrun_change", args=[run.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "region PAY ファイルの取り込み",
+            "form": form,
+            "opts": self.model._meta,
+            "has_view_permission": self.has_view_permission(request),
+        }
+        return TemplateResponse(request, "admin/coupons/importrun/upload.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "run": run,
+            "progress": import_run_progress(run_id=run.pk) if run else None,
+            "in_progress": run is not None
+            and run.status in {ImportRun.Status.QUEUED, ImportRun.Status.RUNNING},
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
