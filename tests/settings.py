@@ -18,6 +18,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = tempfile.mkdtemp(prefix="regionpay-test-media-")
+STATIC_ROOT = tempfile.mkdtemp(prefix="regionpay-test-static-")
 # Tasks run in-process unless a test starts a real worker (tests/test_worker.py does).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -691,6 +691,9 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
         create_sql, copy_sql = _stage_sql(header)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL work_mem = '256MB'")
+            # ON COMMIT DROP does not fire when the caller's transaction is still open (a service
+            # or a test around the import): drop a previous file's staging table explicitly.
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.regionpay_stage")
             cursor.execute(create_sql)
             try:
                 with cursor.copy(copy_sql) as copy:

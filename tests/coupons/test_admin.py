@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+
+from coupons.models import CouponMovement, ImportRun, Store
+from tests.factories import CouponFactory, MovementFactory, StoreFactory, jst
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(django_user_model):
+    """The demo groups (from setup_demo's definitions) and one user in each."""
+    from claims.management.commands.setup_demo import Command
+
+    Command()._groups_and_accounts()  # groups + demo accounts, no data
+    return {
+        "operations": django_user_model.objects.get(username="operations"),
+        "callcenter": django_user_model.objects.get(username="callcenter"),
+    }
+
+
+def test_staff_pages_send_anonymous_visitors_to_the_login_page(client) -> None:
+    coupon = CouponFactory()
+
+    response = client.get(reverse("admin:coupons_coupon_change", args=[coupon.pk]))
+
+    assert response.status_code == 302
+    assert reverse("admin:login") in response["Location"]
+
+
+def test_coupon_page_shows_the_ledger_in_japan_time_with_balances_at_the_cut_offs(client, staff) -> None:
+    # Given a coupon charged 3,000 and paid 1,000 at 23:59:59 JST on 2/26 and 500 at exactly 0:00 on 2/27
+    store = StoreFactory(store_name="鴨川シーフード")
+    coupon = CouponFactory(inquiry_number="CB0000000042")
+    MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 23, 10))
+    MovementFactory(
+        coupon=coupon, kind="payment", amount_yen=-1000, store=store, occurred_at=jst(2023, 2, 26, 23, 59, 59)
+    )
+    MovementFactory(coupon=coupon, kind="payment", amount_yen=-500, store=store, occurred_at=jst(2023, 2, 27))
+    client.force_login(staff["callcenter"])
+
+    # When the call-center agent opens it (typing the number in full-width with a hyphen)
+    response = client.get(reverse("admin:coupons_coupon_change", args=["ＣＢ-0000000042"]))
+
+    # Then the timeline is in JST with running balances, and the cut-off balances are right
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "2023/02/26 23:59:59" in html  # 14:59:59 UTC shown as Japan time
+    assert "鴨川シーフード" in html
+    balances = {item["label"]: item["balance_yen"] for item in response.context["balances"]}
+    assert balances["2023/2/26 0:00（1-2 判定）"] == 3000
+    assert balances["2023/2/27 0:00（1-1 判定）"] == 2000  # the payment at exactly 0:00 is not before it
+    assert balances["2023/4/1 0:00（最終残高）"] == 1500
+    assert [row["balance_yen"] for row in response.context["timeline"]] == [3000, 2000, 1500]
+
+
+def test_the_ledger_is_read_only_in_the_admin(client, staff) -> None:
+    movement = MovementFactory(kind="issue", amount_yen=1000)
+    client.force_login(staff["operations"])
+
+    add = client.get(reverse("admin:coupons_couponmovement_add"))
+    delete = client.post(reverse("admin:coupons_couponmovement_delete", args=[movement.pk]), {"post": "yes"})
+
+    assert add.status_code == 403
+    assert delete.status_code == 403
+    assert CouponMovement.objects.filter(pk=movement.pk, amount_yen=1000).exists()
+
+
+def test_call_center_staff_cannot_upload_platform_files(client, staff) -> None:
+    client.force_login(staff["callcenter"])
+
+    response = client.post(
+        reverse("admin:coupons_importrun_add"),
+        {"files": SimpleUploadedFile("stores.csv", b"store_id,store_name,prefecture_code\nS1,A,12\n")},
+    )
+
+    assert response.status_code == 403
+    assert not ImportRun.objects.exists()
+    assert not Store.objects.exists()
+
+
+def test_operations_upload_runs_the_import_and_shows_the_summary(
+    client, staff, django_capture_on_commit_callbacks
+):
+    client.force_login(staff["operations"])
+    upload = SimpleUploadedFile(
+        "stores.csv", "store_id,store_name,prefecture_code\nS1,館山海鮮市場,12\n".encode("cp932")
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:coupons_importrun_add"), {"files": [upload], "encoding": "cp932"}
+        )
+
+    run = ImportRun.objects.get()
+    assert response.status_code == 302
+    assert run.status == ImportRun.Status.SUCCEEDED
+    assert Store.objects.get().store_name == "館山海鮮市場"
+    page = client.get(reverse("admin:coupons_importrun_change", args=[run.pk])).content.decode()
+    assert "stores.csv" in page and "結果" in page
+
+
+def test_a_refused_upload_shows_the_line_and_column_and_imports_nothing(
+    client, staff, django_capture_on_commit_callbacks
+) -> None:
+    client.force_login(staff["operations"])
+    upload = SimpleUploadedFile("stores.csv", b"store_id,store_name,prefecture_code\nS1,A,12\nS2,B,99\n")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:coupons_importrun_add"), {"files": [upload], "encoding": "utf-8"})
+
+    run = ImportRun.objects.get()
+    assert run.status == ImportRun.Status.FAILED
+    assert run.errors[0]["line"] == 3 and run.errors[0]["column"] == "prefecture_code"
+    assert not Store.objects.exists()
+    page = client.get(reverse("admin:coupons_importrun_change", args=[run.pk])).content.decode()
+    assert "3行目" in page
+
+
+def test_setup_demo_is_refused_without_debug(settings) -> None:
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG only"):
+        call_command("setup_demo")
+    assert not Group.objects.exists()
