@@ -297,6 +297,7 @@ def _write_ledger(
                 at += dt.timedelta(seconds=rng.randint(3, 120))
                 movement("payment", -amount, at, store, ids.next_request())
                 balance -= amount
+            now = at
         elif during and roll < 0.45:
             # Till said the coupon failed; the traveller paid cash; the coupon was deducted anyway.
             stats.cash_and_coupon_cases += 1
@@ -308,7 +309,8 @@ def _write_ledger(
             )
         elif roll < 0.08:
             # The store cancelled the payment; the coupon got the amount back.
-            movement("cancel", amount, now + dt.timedelta(minutes=rng.randint(1, 30)), store, request)
+            now += dt.timedelta(minutes=rng.randint(1, 30))  # the next payment comes after it
+            movement("cancel", amount, now, store, request)
             balance += amount
         else:
             sale(store, now, amount, "coupon")

@@ -102,7 +102,8 @@ def test_operations_upload_runs_the_import_and_shows_the_summary(
     assert run.status == ImportRun.Status.SUCCEEDED
     assert Store.objects.get().store_name == "館山海鮮市場"
     page = client.get(reverse("admin:coupons_importrun_change", args=[run.pk])).content.decode()
-    assert "stores.csv" in page and "結果" in page
+    assert "stores.csv" in page
+    assert "結果" in page
 
 
 def test_a_refused_upload_shows_the_line_and_column_and_imports_nothing(
@@ -116,7 +117,8 @@ def test_a_refused_upload_shows_the_line_and_column_and_imports_nothing(
 
     run = ImportRun.objects.get()
     assert run.status == ImportRun.Status.FAILED
-    assert run.errors[0]["line"] == 3 and run.errors[0]["column"] == "prefecture_code"
+    assert run.errors[0]["line"] == 3
+    assert run.errors[0]["column"] == "prefecture_code"
     assert not Store.objects.exists()
     page = client.get(reverse("admin:coupons_importrun_change", args=[run.pk])).content.decode()
     assert "3行目" in page
