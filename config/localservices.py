@@ -147,6 +147,8 @@ def main(argv: list[str]) -> int:
         if command == "run":
             return run(env)
         if command == "test":
+            # Importing this package (config/celery.py) defaulted the settings to config.settings.
+            env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
             return subprocess.run([PYTHON, "-m", "pytest", *rest], cwd=BASE_DIR, env=env).returncode
         return subprocess.run([PYTHON, "manage.py", *rest], cwd=BASE_DIR, env=env).returncode
 
