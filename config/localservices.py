@@ -118,15 +118,23 @@ def run(env: dict[str, str]) -> int:
         "admin / admin-demo-2023"
     )
     _say(f"clock pinned to {env['PORTAL_NOW']} (PORTAL_NOW); Ctrl-C stops web, worker and beat")
+    stopping = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    # Ctrl-C reaches every process of the terminal at once; remember it rather than racing it.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
-        while all(proc.poll() is None for proc in procs.values()):
-            time.sleep(0.5)
+        while not stopping and all(proc.poll() is None for proc in procs.values()):
+            time.sleep(0.2)
+        if stopping:
+            _say("stopping web, worker and beat")
+            return 0
         dead = [name for name, proc in procs.items() if proc.poll() is not None]
-        _say(f"{', '.join(dead)} stopped; stopping the rest")
+        _say(f"{', '.join(dead)} stopped unexpectedly; stopping the rest")
         return 1
-    except KeyboardInterrupt:
-        _say("stopping")
-        return 0
     finally:
         for proc in procs.values():
             if proc.poll() is None:
