@@ -111,8 +111,9 @@ class CouponMovement(models.Model):
         db_index=False,
         verbose_name="店舗",
     )
-    request_id = models.CharField("決済リクエストID", max_length=64, blank=True)
-    app_account_id = models.CharField("アプリアカウントID", max_length=64, blank=True)
+    # Database defaults: a file without these optional columns is copied straight into the table.
+    request_id = models.CharField("決済リクエストID", max_length=64, blank=True, db_default="")
+    app_account_id = models.CharField("アプリアカウントID", max_length=64, blank=True, db_default="")
 
     class Meta:
         verbose_name = "クーポン取引"

@@ -72,7 +72,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{result.file} ({result.kind}): {result.rows:,} rows — inserted {result.inserted:,}, "
                 f"unchanged {result.unchanged:,}, conflicts {result.conflicts:,} "
-                f"[{result.seconds:.1f}s]"
+                f"[{result.seconds:.1f}s, {result.method}]"
             )
             for conflict in result.conflict_examples:
                 self.stdout.write(self.style.WARNING(f"  conflict {conflict}"))
