@@ -4,20 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('coupons', '0003_regionpay_reject'),
+        ("coupons", "0003_regionpay_reject"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='couponmovement',
-            name='app_account_id',
-            field=models.CharField(blank=True, db_default='', max_length=64, verbose_name='アプリアカウントID'),
+            model_name="couponmovement",
+            name="app_account_id",
+            field=models.CharField(
+                blank=True, db_default="", max_length=64, verbose_name="アプリアカウントID"
+            ),
         ),
         migrations.AlterField(
-            model_name='couponmovement',
-            name='request_id',
-            field=models.CharField(blank=True, db_default='', max_length=64, verbose_name='決済リクエストID'),
+            model_name="couponmovement",
+            name="request_id",
+            field=models.CharField(blank=True, db_default="", max_length=64, verbose_name="決済リクエストID"),
         ),
     ]

@@ -33,6 +33,7 @@ from django.db import DataError as DjangoDataError
 from django.db import IntegrityError as DjangoIntegrityError
 from django.db import connection, transaction
 from psycopg import errors as pg_errors
+from psycopg.copy import QueuedLibpqWriter
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ Progress = Callable[[str, str, int, int], None]
 # --- what a good value looks like, in SQL ------------------------------------------------------
 # Every pattern is anchored and bounded, so a value that matches also casts without error
 # (day-of-month is checked against the month's length separately).
-_DATE = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+# Years 1900-2999: PostgreSQL has no year 0, and nothing on a coupon is older or much newer.
+_DATE = r"(19|2\d)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
 TIMESTAMP_RE = (
     "^" + _DATE + r"[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
 )
@@ -77,6 +79,16 @@ def _day_exists(expr: str) -> str:
     )
 
 
+def _prefecture(expr: str) -> str:
+    """A one-digit code gets its leading zero ("1" -> "01"); nothing is ever cut ("123" stays)."""
+    return f"(CASE WHEN length({expr}) = 1 THEN '0' || {expr} ELSE {expr} END)"
+
+
+def _phone_pattern_ok(e164: str) -> str:
+    """Japanese numbers by the Japanese plan (+81, no trunk 0, 9-10 digits), others by E.164."""
+    return f"(CASE WHEN {e164} LIKE '+81%' THEN {e164} ~ '{E164_JP_RE}' ELSE {e164} ~ '{E164_RE}' END)"
+
+
 def _phone_e164(expr: str) -> str:
     """A phone number in E.164 or Japanese national format, as E.164 (+81...)."""
     digits = f"regexp_replace(normalize({expr}, NFKC), '[\\s()\\-‐－]', '', 'g')"
@@ -91,7 +103,8 @@ def _reject(message: str, sql_type: str) -> str:
 def _timestamptz(col: str) -> str:
     """Cast to timestamptz, refusing a timestamp without an offset (never guess the zone)."""
     return (
-        f"(CASE WHEN r.{col} IS NULL THEN NULL WHEN r.{col} ~ '{TIMESTAMP_SHAPE_RE}' THEN r.{col}::timestamptz "
+        f"(CASE WHEN r.{col} IS NULL THEN NULL "
+        f"WHEN r.{col} ~ '{TIMESTAMP_SHAPE_RE}' THEN r.{col}::timestamptz "
         f"ELSE {_reject(col + ': not an ISO 8601 timestamp with offset', 'timestamptz')} END)"
     )
 
@@ -193,7 +206,7 @@ def _prefecture_checks(col: str) -> tuple[Check, ...]:
         Check(col, f"r.{col} IS NULL", "値がありません"),
         Check(
             col,
-            f"r.{col} IS NOT NULL AND lpad(r.{col}, 2, '0') !~ '{PREFECTURE_RE}'",
+            f"r.{col} IS NOT NULL AND {_prefecture('r.' + col)} !~ '{PREFECTURE_RE}'",
             "都道府県コードは JIS X 0401 の 01〜47 です",
         ),
     )
@@ -216,7 +229,7 @@ STORES = FileKind(
     typed={
         "store_id": "r.store_id",
         "store_name": "r.store_name",
-        "prefecture_code": "lpad(r.prefecture_code, 2, '0')",
+        "prefecture_code": _prefecture("r.prefecture_code"),
         "address": "coalesce(r.address, '')",
     },
     checks=(
@@ -245,10 +258,10 @@ COUPONS = FileKind(
         "issued_at": _timestamptz("issued_at"),
         "expires_on": _date("expires_on"),
         "issuing_shop": "r.issuing_shop",
-        "prefecture_code": "lpad(r.prefecture_code, 2, '0')",
+        "prefecture_code": _prefecture("r.prefecture_code"),
         "app_account_id": "coalesce(r.app_account_id, '')",
         "app_phone": (
-            f"(CASE WHEN r.app_phone IS NULL THEN '' WHEN {_phone_e164('r.app_phone')} ~ '{E164_RE}' "
+            f"(CASE WHEN r.app_phone IS NULL THEN '' WHEN {_phone_pattern_ok(_phone_e164('r.app_phone'))} "
             f"THEN {_phone_e164('r.app_phone')} ELSE {_reject('app_phone: not a phone number', 'text')} END)"
         ),
         "app_email": (
@@ -278,8 +291,7 @@ COUPONS = FileKind(
         *_text_checks("app_account_id", required=False, max_length=64),
         Check(
             "app_phone",
-            f"r.app_phone IS NOT NULL AND {_phone_e164('r.app_phone')} !~ "
-            f"(CASE WHEN {_phone_e164('r.app_phone')} LIKE '+81%' THEN '{E164_JP_RE}' ELSE '{E164_RE}' END)",
+            f"r.app_phone IS NOT NULL AND NOT {_phone_pattern_ok(_phone_e164('r.app_phone'))}",
             "電話番号として読めません（E.164 か 090-1234-5678 の形で）",
         ),
         Check(
@@ -776,7 +788,9 @@ def _copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int
     lines_ok = _offset_lines(header)
     carry = b""
     try:
-        with cursor.copy(f"COPY {kind.table} ({columns}) FROM STDIN WITH ({options})") as copy:
+        # A writer thread sends while this one checks the next chunk: client and server overlap.
+        statement = f"COPY {kind.table} ({columns}) FROM STDIN WITH ({options})"
+        with cursor.cursor.copy(statement, writer=QueuedLibpqWriter(cursor.cursor)) as copy:
             while True:
                 chunk = stream.read(CHUNK_BYTES)
                 block = carry + chunk

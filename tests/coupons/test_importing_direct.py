@@ -11,7 +11,15 @@ from coupons.services.importing import regionpay_import
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the direct path owns its transaction
 
-MOVEMENT_HEADER = ["movement_id", "inquiry_number", "kind", "amount_yen", "occurred_at", "store_id", "request_id"]
+MOVEMENT_HEADER = [
+    "movement_id",
+    "inquiry_number",
+    "kind",
+    "amount_yen",
+    "occurred_at",
+    "store_id",
+    "request_id",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -21,11 +29,16 @@ def every_file_is_large(monkeypatch):
 
 @pytest.fixture
 def platform(write_csv):
-    stores = write_csv("stores.csv", ["store_id", "store_name", "prefecture_code"], [["S1", "館山海鮮市場", "12"]])
+    stores = write_csv(
+        "stores.csv", ["store_id", "store_name", "prefecture_code"], [["S1", "館山海鮮市場", "12"]]
+    )
     coupons = write_csv(
         "coupons.csv",
         ["inquiry_number", "face_value_yen", "issued_at", "expires_on", "issuing_shop", "prefecture_code"],
-        [[f"CB{n:010d}", 3000, "2023-02-23T10:00:00+09:00", "2023-02-24", "房総トラベル", "12"] for n in range(3)],
+        [
+            [f"CB{n:010d}", 3000, "2023-02-23T10:00:00+09:00", "2023-02-24", "房総トラベル", "12"]
+            for n in range(3)
+        ],
     )
     assert regionpay_import(paths=[stores, coupons]).ok
     return write_csv
