@@ -1,0 +1,333 @@
+"""The eligibility engine: find every coupon the outage hurt, in every group, from the ledger.
+
+The rules are DOMAIN.md's "How the portal decides", with every date and number read from the
+:class:`~claims.models.Incident`. Everything is set-based in PostgreSQL: the ledger is read in two
+scans into temporary tables (balances at the three cut-offs per coupon; the outage's payments with
+every cancel and reinstatement), and each group is one ``INSERT ... SELECT``.
+
+A run is one transaction under an advisory lock: killed half-way it leaves nothing, run again (or
+twice) it ends with the same rows. A decision is inserted once (``ON CONFLICT DO NOTHING`` on the
+unique coupon-and-group) and never rewritten by a later run: a person's decision (an agent's
+rejection, a confirmation) stands. When later data contradicts a decision, the run only flags it
+``needs_review`` with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from claims.models import Incident
+
+# pg_advisory_xact_lock key space: one eligibility run per incident at a time.
+ADVISORY_LOCK = 0x5245_4749  # "REGI"
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+STEPS = ("scan", "1-1", "1-2", "2-2", "2-1", "review", "final", "applied")
+
+# Which of a coupon's entitlements carries its final balance when several were extended: the
+# coupon is paid once, and the others are "covered" by it.
+CATEGORY_ORDER = "array_position(ARRAY['1-1', '1-2', '2-1', '2-2', 'other']::text[], e.category::text)"
+
+
+@dataclass
+class RunSummary:
+    created: dict[str, int] = field(default_factory=dict)
+    flagged_for_review: int = 0
+    final_balances_recorded: int = 0
+    instructions_applied: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "created": self.created,
+            "flagged_for_review": self.flagged_for_review,
+            "final_balances_recorded": self.final_balances_recorded,
+            "instructions_applied": self.instructions_applied,
+        }
+
+
+def _params(incident: Incident, as_of: dt.datetime) -> dict[str, object]:
+    return {
+        "incident": incident.pk,
+        "prefix": incident.code,
+        "now": as_of,
+        "start": incident.outage_start,
+        "end": incident.outage_end,
+        "d11": incident.group_1_1_expires_on,
+        "c11": incident.group_1_1_cutoff_at,
+        "d12": incident.group_1_2_expires_on,
+        "c12": incident.group_1_2_cutoff_at,
+        "ext": incident.extension_valid_until,
+        "final": incident.final_balance_at,
+        "gap": incident.duplicate_gap_seconds,
+        "till": incident.till_match_seconds,
+    }
+
+
+# --- the two scans of the ledger ---------------------------------------------------------------
+SCAN_BALANCES = """
+CREATE TEMP TABLE elig_balance ON COMMIT DROP AS
+SELECT m.inquiry_number,
+       coalesce(sum(m.amount_yen) FILTER (WHERE m.occurred_at < %(c12)s), 0) AS at_1_2,
+       coalesce(sum(m.amount_yen) FILTER (WHERE m.occurred_at < %(c11)s), 0) AS at_1_1,
+       coalesce(sum(m.amount_yen) FILTER (WHERE m.occurred_at < %(final)s), 0) AS at_final
+FROM coupons_couponmovement m
+GROUP BY m.inquiry_number
+"""
+
+SCAN_EVENTS = """
+CREATE TEMP TABLE elig_event ON COMMIT DROP AS
+SELECT m.movement_id, m.inquiry_number, m.kind, m.amount_yen, m.occurred_at, m.store_id, m.request_id
+FROM coupons_couponmovement m
+WHERE (m.kind = 'payment' AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s)
+   OR m.kind IN ('cancel', 'reinstatement')
+"""
+
+# Payments inside the outage window that no cancel carrying their request_id reversed.
+PAYMENTS = """
+SELECT p.movement_id, p.inquiry_number, p.store_id, -p.amount_yen AS amount, p.occurred_at
+FROM elig_event p
+WHERE p.kind = 'payment'
+  AND NOT EXISTS (
+    SELECT 1 FROM elig_event x
+    WHERE x.kind = 'cancel' AND x.inquiry_number = p.inquiry_number
+      AND p.request_id <> '' AND x.request_id = p.request_id)
+"""
+
+# 2-2: same coupon, same store, same amount, each within the gap of the previous one; every
+# payment after the first of such a run is a suspected duplicate.
+CANDIDATES_2_2 = f"""
+CREATE TEMP TABLE elig_2_2 ON COMMIT DROP AS
+WITH pay AS ({PAYMENTS}),
+seq AS (
+  SELECT pay.*,
+         lag(occurred_at) OVER w AS previous_at,
+         lag(movement_id) OVER w AS previous_id
+  FROM pay
+  WINDOW w AS (PARTITION BY inquiry_number, store_id, amount ORDER BY occurred_at, movement_id)
+),
+duplicate AS (
+  SELECT * FROM seq
+  WHERE previous_at IS NOT NULL AND occurred_at - previous_at <= make_interval(secs => %(gap)s)
+),
+evidence AS (
+  SELECT inquiry_number, array_agg(DISTINCT id ORDER BY id) AS movement_ids
+  FROM duplicate, unnest(ARRAY[previous_id, movement_id]) AS id
+  GROUP BY inquiry_number
+)
+SELECT d.inquiry_number, sum(d.amount) AS amount_yen,
+       jsonb_build_object('movement_ids', to_jsonb(e.movement_ids),
+                          'duplicate_movement_ids', to_jsonb(array_agg(d.movement_id ORDER BY d.movement_id)))
+         AS evidence
+FROM duplicate d JOIN evidence e USING (inquiry_number)
+GROUP BY d.inquiry_number, e.movement_ids
+"""
+
+# 2-1: the till recorded a non-coupon sale of the same amount within the window of the payment,
+# and no coupon sale of that amount.
+CANDIDATES_2_1 = f"""
+CREATE TEMP TABLE elig_2_1 ON COMMIT DROP AS
+WITH pay AS ({PAYMENTS}),
+hit AS (
+  SELECT p.inquiry_number, p.movement_id, p.amount,
+         (SELECT array_agg(s.receipt_number ORDER BY s.occurred_at, s.receipt_number)
+          FROM coupons_storesale s
+          WHERE s.store_id = p.store_id AND s.amount_yen = p.amount AND s.tender <> 'coupon'
+            AND s.occurred_at BETWEEN p.occurred_at - make_interval(secs => %(till)s)
+                                  AND p.occurred_at + make_interval(secs => %(till)s)) AS receipts
+  FROM pay p
+  WHERE NOT EXISTS (
+    SELECT 1 FROM coupons_storesale s
+    WHERE s.store_id = p.store_id AND s.amount_yen = p.amount AND s.tender = 'coupon'
+      AND s.occurred_at BETWEEN p.occurred_at - make_interval(secs => %(till)s)
+                            AND p.occurred_at + make_interval(secs => %(till)s))
+)
+SELECT h.inquiry_number, sum(h.amount) AS amount_yen,
+       jsonb_build_object(
+         'movement_ids', to_jsonb(array_agg(h.movement_id ORDER BY h.movement_id)),
+         'receipt_numbers', (SELECT to_jsonb(array_agg(DISTINCT r ORDER BY r))
+                             FROM hit h2, unnest(h2.receipts) AS r
+                             WHERE h2.inquiry_number = h.inquiry_number AND h2.receipts IS NOT NULL)
+       ) AS evidence
+FROM hit h
+WHERE h.receipts IS NOT NULL
+GROUP BY h.inquiry_number
+"""
+
+# --- decisions -----------------------------------------------------------------------------------
+APP_ROUTE = (
+    "CASE WHEN c.app_account_id <> '' AND c.app_withdrawn_at IS NULL "
+    "AND (c.app_phone <> '' OR c.app_email <> '') THEN 'app' ELSE 'application' END"
+)
+
+
+def _insert_entitlements(select_sql: str, *, extended: bool, category: str) -> str:
+    """INSERT the selected (inquiry_number, route, cutoff_at, amount_yen, evidence) rows as new
+    entitlements, with their history and, when extended automatically, the extension instruction."""
+    status = "extended" if extended else "found"
+    history = "SELECT id, '', 'found', 'eligibility engine' FROM found"
+    if extended:
+        history += f" UNION ALL SELECT id, 'found', 'extended', '{category}: automatic extension' FROM found"
+    instruction = (
+        f"""INSERT INTO claims_instruction
+              (instruction_id, entitlement_id, action, valid_until, amount_yen, decided_at, applied_at,
+               applied_movement_id)
+            SELECT %(prefix)s || ':{category}:extend:' || inquiry_number, id, 'extend_validity',
+                   valid_until, NULL, %(now)s, NULL, ''
+            FROM found
+            ON CONFLICT DO NOTHING"""
+        if extended
+        else "SELECT 1"
+    )
+    return f"""
+    WITH candidate AS ({select_sql}),
+    found AS (
+      INSERT INTO claims_entitlement
+        (incident_id, inquiry_number, category, route, status, cutoff_at, amount_yen, valid_until,
+         final_balance_yen, evidence, needs_review, review_note, found_at)
+      SELECT %(incident)s, inquiry_number, '{category}', route, '{status}', cutoff_at, amount_yen,
+             {"%(ext)s" if extended else "NULL"}, NULL, evidence, false, '', %(now)s
+      FROM candidate
+      ON CONFLICT (incident_id, inquiry_number, category) DO NOTHING
+      RETURNING id, inquiry_number, valid_until
+    ),
+    history AS (
+      INSERT INTO claims_entitlementstatuschange (entitlement_id, from_status, to_status, note, at)
+      SELECT h.id, h.from_status, h.to_status, h.note, %(now)s
+      FROM ({history}) AS h (id, from_status, to_status, note)
+      RETURNING 1
+    ),
+    instructed AS ({instruction})
+    SELECT (SELECT count(*) FROM found)
+    """
+
+
+SELECT_1_1 = f"""
+SELECT c.inquiry_number, {APP_ROUTE} AS route, %(c11)s::timestamptz AS cutoff_at,
+       b.at_1_1 AS amount_yen, '{{}}'::jsonb AS evidence
+FROM coupons_coupon c JOIN elig_balance b USING (inquiry_number)
+WHERE c.expires_on = %(d11)s AND b.at_1_1 >= 1
+"""
+
+SELECT_1_2 = """
+SELECT c.inquiry_number, 'callcenter' AS route, %(c12)s::timestamptz AS cutoff_at,
+       b.at_1_2 AS amount_yen, '{}'::jsonb AS evidence
+FROM coupons_coupon c JOIN elig_balance b USING (inquiry_number)
+WHERE c.expires_on = %(d12)s AND b.at_1_2 >= 1
+"""
+
+SELECT_2_X = """
+SELECT inquiry_number, 'callcenter' AS route, NULL::timestamptz AS cutoff_at, amount_yen, evidence
+FROM {table}
+"""
+
+# Later data contradicts an earlier decision: flag it, never change it.
+REVIEW = """
+WITH current AS (
+  SELECT e.id,
+         CASE e.category
+           WHEN '1-1' THEN coalesce(b.at_1_1, 0)
+           WHEN '1-2' THEN coalesce(b.at_1_2, 0)
+           WHEN '2-1' THEN coalesce(c21.amount_yen, 0)
+           WHEN '2-2' THEN coalesce(c22.amount_yen, 0)
+         END AS amount_now
+  FROM claims_entitlement e
+  LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number AND e.category IN ('1-1', '1-2')
+  LEFT JOIN elig_2_1 c21 ON c21.inquiry_number = e.inquiry_number AND e.category = '2-1'
+  LEFT JOIN elig_2_2 c22 ON c22.inquiry_number = e.inquiry_number AND e.category = '2-2'
+  WHERE e.incident_id = %(incident)s AND e.category <> 'other' AND NOT e.needs_review
+)
+UPDATE claims_entitlement e
+SET needs_review = true,
+    review_note = format('%%s 時点の判定で金額が %%s 円になりました（記録は %%s 円）。',
+                         to_char(%(now)s::timestamptz AT TIME ZONE 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI'),
+                         current.amount_now, e.amount_yen)
+FROM current
+WHERE e.id = current.id AND current.amount_now <> e.amount_yen
+"""
+
+# Once the clock passes the final-balance instant: each extended coupon's balance then is what
+# will be paid, once per coupon (its first entitlement by group carries it; the others are covered).
+FINAL = f"""
+WITH ranked AS (
+  SELECT e.id, coalesce(b.at_final, 0) AS final_yen,
+         row_number() OVER (PARTITION BY e.inquiry_number ORDER BY {CATEGORY_ORDER}) AS rank
+  FROM claims_entitlement e LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number
+  WHERE e.incident_id = %(incident)s AND e.status = 'extended' AND e.final_balance_yen IS NULL
+),
+done AS (
+  UPDATE claims_entitlement e
+  SET final_balance_yen = r.final_yen,
+      status = CASE WHEN r.rank > 1 THEN 'covered' WHEN r.final_yen > 0 THEN 'payable' ELSE 'used_up' END
+  FROM ranked r
+  WHERE e.id = r.id
+  RETURNING e.id, e.status
+),
+history AS (
+  INSERT INTO claims_entitlementstatuschange (entitlement_id, from_status, to_status, note, at)
+  SELECT id, 'extended', status, 'final balance recorded', %(now)s FROM done
+  RETURNING 1
+)
+SELECT count(*) FROM done
+"""
+
+APPLIED = """
+UPDATE claims_instruction i
+SET applied_at = e.occurred_at, applied_movement_id = e.movement_id
+FROM elig_event e
+WHERE e.kind = 'reinstatement' AND e.request_id = i.instruction_id AND i.applied_at IS NULL
+"""
+
+
+def eligibility_run(
+    *, incident: Incident, as_of: dt.datetime, progress: Progress | None = None
+) -> RunSummary:
+    """Run every rule for ``incident`` as the portal's clock reads ``as_of``; see the module doc."""
+    params = _params(incident, as_of)
+    summary = RunSummary()
+
+    def step(name: str) -> None:
+        if progress:
+            progress(name, STEPS.index(name), len(STEPS))
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK, incident.pk])
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        for table in ("elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
+        step("scan")
+        cursor.execute(SCAN_BALANCES, params)
+        cursor.execute(SCAN_EVENTS, params)
+        cursor.execute("CREATE INDEX ON elig_event (inquiry_number, request_id)")
+        cursor.execute(CANDIDATES_2_2, params)
+        cursor.execute(CANDIDATES_2_1, params)
+        for name, sql in (
+            ("1-1", _insert_entitlements(SELECT_1_1, extended=True, category="1-1")),
+            ("1-2", _insert_entitlements(SELECT_1_2, extended=False, category="1-2")),
+            (
+                "2-2",
+                _insert_entitlements(SELECT_2_X.format(table="elig_2_2"), extended=False, category="2-2"),
+            ),
+            (
+                "2-1",
+                _insert_entitlements(SELECT_2_X.format(table="elig_2_1"), extended=False, category="2-1"),
+            ),
+        ):
+            step(name)
+            cursor.execute(sql, params)
+            summary.created[name] = cursor.fetchone()[0]
+        step("review")
+        cursor.execute(REVIEW, params)
+        summary.flagged_for_review = cursor.rowcount
+        step("final")
+        if as_of >= incident.final_balance_at:
+            cursor.execute(FINAL, params)
+            summary.final_balances_recorded = cursor.fetchone()[0]
+        step("applied")
+        cursor.execute(APPLIED, params)
+        summary.instructions_applied = cursor.rowcount
+    return summary
