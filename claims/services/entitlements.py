@@ -33,9 +33,8 @@ def _transition(*, entitlement_id: int, to: str, actor: AbstractBaseUser | None,
     with transaction.atomic():
         entitlement = Entitlement.objects.select_for_update().get(pk=entitlement_id)
         if to not in TRANSITIONS.get(entitlement.status, set()):
-            raise TransitionError(
-                f"{entitlement}: 「{entitlement.get_status_display()}」から「{Status(to).label}」には変更できません"
-            )
+            current, wanted = entitlement.get_status_display(), Status(to).label
+            raise TransitionError(f"{entitlement}: 「{current}」から「{wanted}」には変更できません")
         EntitlementStatusChange.objects.create(
             entitlement=entitlement,
             from_status=entitlement.status,
