@@ -128,7 +128,10 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task gives the task back; ta
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "Asia/Tokyo"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Every 5 minutes: start an eligibility run when a cut-off of the incident has just passed.
+    "eligibility-tick": {"task": "claims.tasks.eligibility_tick_task", "schedule": 300.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -189,10 +192,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
-# Balances shown on the staff admin's coupon page (DOMAIN.md cut-offs), until the claims app's
-# incident record provides them.
-COUPON_BALANCE_CHECKPOINTS = [
-    ("2023-02-26T00:00:00+09:00", "2023/2/26 0:00（1-2 判定）"),
-    ("2023-02-27T00:00:00+09:00", "2023/2/27 0:00（1-1 判定）"),
-    ("2023-04-01T00:00:00+09:00", "2023/4/1 0:00（最終残高）"),
-]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -22,16 +21,19 @@ from coupons.models import Coupon, CouponMovement, ImportRun, Store, StoreSale
 from coupons.services.balances import coupon_balances_at_many
 from coupons.services.import_runs import import_run_create, import_run_progress
 
-# (instant, label) pairs shown as balances on the coupon page. The claims app, which owns the
-# incident's dates, replaces this provider; until then the settings' checkpoints are shown.
+# (instant, label) pairs shown as balances on the coupon page besides "now". The platform mirror
+# knows no rule dates: the claims app, which owns the incident, provides them.
 BalanceCheckpoints = Callable[[], list[tuple[dt.datetime, str]]]
+_checkpoints: list[BalanceCheckpoints] = [list]
 
 
-def _settings_checkpoints() -> list[tuple[dt.datetime, str]]:
-    return [(clock.parse_pinned(at), label) for at, label in settings.COUPON_BALANCE_CHECKPOINTS]
+def set_balance_checkpoints(provider: BalanceCheckpoints) -> None:
+    """Let a room above (claims, which owns the incident) say which balances the page shows."""
+    _checkpoints[0] = provider
 
 
-balance_checkpoints: BalanceCheckpoints = _settings_checkpoints
+def balance_checkpoints() -> list[tuple[dt.datetime, str]]:
+    return _checkpoints[0]()
 
 
 class EstimatedCountPaginator(Paginator):

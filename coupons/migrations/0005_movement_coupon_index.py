@@ -4,18 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('coupons', '0004_movement_text_defaults'),
+        ("coupons", "0004_movement_text_defaults"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='couponmovement',
-            name='movement_coupon_time',
+            model_name="couponmovement",
+            name="movement_coupon_time",
         ),
         migrations.AddIndex(
-            model_name='couponmovement',
-            index=models.Index(fields=['coupon'], name='movement_coupon'),
+            model_name="couponmovement",
+            index=models.Index(fields=["coupon"], name="movement_coupon"),
         ),
     ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -21,20 +22,24 @@ from coupons.services.importing import regionpay_import
 DEMO_COUPONS = 3000
 DEMO_SEED = 2023
 
+LEDGER = [
+    "coupons.view_store",
+    "coupons.view_coupon",
+    "coupons.view_couponmovement",
+    "coupons.view_storesale",
+]
 GROUPS = {
     "運営事務局": [
-        "coupons.view_store",
-        "coupons.view_coupon",
-        "coupons.view_couponmovement",
-        "coupons.view_storesale",
-        "coupons.view_importrun",
-        "coupons.add_importrun",
+        *LEDGER,
+        *["coupons.view_importrun", "coupons.add_importrun"],
+        *["claims.view_incident", "claims.change_incident", "claims.view_historicalincident"],
+        *["claims.view_entitlement", "claims.change_entitlement", "claims.view_instruction"],
+        *["claims.view_eligibilityrun", "claims.add_eligibilityrun"],
     ],
     "コールセンター": [
-        "coupons.view_store",
-        "coupons.view_coupon",
-        "coupons.view_couponmovement",
-        "coupons.view_storesale",
+        *LEDGER,
+        *["claims.view_incident", "claims.view_entitlement", "claims.change_entitlement"],
+        "claims.view_instruction",
     ],
 }
 ACCOUNTS = [
@@ -63,6 +68,7 @@ class Command(BaseCommand):
             raise CommandError("\n".join(str(error) for error in outcome.errors))
         for result in outcome.results:
             self.stdout.write(f"demo data: {result.file} {result.inserted:,} rows")
+        call_command("run_eligibility", stdout=self.stdout)
 
     def _groups_and_accounts(self) -> None:
         for name, codenames in GROUPS.items():

@@ -1,0 +1,324 @@
+"""Staff admin of the rules' room: the incident (editable, with history), entitlements with their
+evidence, eligibility runs with progress, the operations dashboard and the CSV downloads."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Sum
+from django.http import HttpRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from simple_history.admin import SimpleHistoryAdmin
+
+import coupons.admin as coupons_admin
+from claims.models import EligibilityRun, Entitlement, EntitlementStatusChange, Incident, Instruction
+from claims.services.entitlements import TransitionError, entitlement_reject
+from claims.services.exports import (
+    ENTITLEMENT_COLUMNS,
+    INSTRUCTION_COLUMNS,
+    csv_lines,
+    entitlement_rows,
+    instruction_rows,
+)
+from claims.services.runs import eligibility_run_create, eligibility_run_progress
+from coupons.admin import EstimatedCountPaginator, InquiryNumberSearchMixin
+from coupons.models import CouponMovement, StoreSale
+
+
+def _incident_checkpoints():
+    """The coupon page's balance checkpoints, from the incident's data (replaces the settings')."""
+    incident = Incident.objects.order_by("pk").first()
+    if incident is None:
+        return []
+    return [
+        (incident.group_1_2_cutoff_at, "1-2 判定時点"),
+        (incident.group_1_1_cutoff_at, "1-1 判定時点"),
+        (incident.final_balance_at, "最終残高の時点"),
+    ]
+
+
+coupons_admin.set_balance_checkpoints(_incident_checkpoints)
+
+
+@admin.register(Incident)
+class IncidentAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "outage_start", "outage_end", "extension_valid_until", "final_balance_at"]
+    fieldsets = [
+        (None, {"fields": ["code", "name"]}),
+        ("障害の時間帯", {"fields": ["outage_start", "outage_end"]}),
+        (
+            "(1) 県外へ出て使えなかった方",
+            {
+                "fields": [
+                    "group_1_1_expires_on",
+                    "group_1_1_cutoff_at",
+                    "group_1_2_expires_on",
+                    "group_1_2_cutoff_at",
+                    "group_1_2_request_deadline",
+                ]
+            },
+        ),
+        ("(2) 障害中の誤った引き落とし", {"fields": ["duplicate_gap_seconds", "till_match_seconds"]}),
+        (
+            "補償の手順",
+            {
+                "fields": [
+                    "extension_valid_until",
+                    "final_balance_at",
+                    "application_opens_on",
+                    "application_deadline",
+                    "receipt_deadline",
+                ]
+            },
+        ),
+    ]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj else []
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = EntitlementStatusChange
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "from_status", "to_status", "actor", "note"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
+    list_display = [
+        "coupon",
+        "category",
+        "route",
+        "status",
+        "amount_yen",
+        "final_balance_yen",
+        "needs_review",
+        "found_at",
+    ]
+    list_filter = ["category", "route", "status", "needs_review", "incident"]
+    search_fields = ["=coupon__inquiry_number"]
+    readonly_fields = [
+        "incident",
+        "coupon",
+        "category",
+        "route",
+        "status",
+        "cutoff_at",
+        "amount_yen",
+        "valid_until",
+        "final_balance_yen",
+        "needs_review",
+        "review_note",
+        "found_at",
+    ]
+    exclude = ["evidence"]
+    inlines = [StatusChangeInline]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    change_form_template = "admin/claims/entitlement/change_form.html"
+    change_list_template = "admin/claims/entitlement/change_list.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/reject/",
+                self.admin_site.admin_view(self.reject_view),
+                name="claims_entitlement_reject",
+            ),
+            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="claims_dashboard"),
+            path(
+                "entitlements.csv",
+                self.admin_site.admin_view(self.export_view),
+                name="claims_entitlements_csv",
+            ),
+            path(
+                "instructions.csv",
+                self.admin_site.admin_view(self.instructions_view),
+                name="claims_instructions_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        entitlement = self.get_object(request, object_id)
+        evidence = entitlement.evidence if entitlement else {}
+        extra_context = {
+            **(extra_context or {}),
+            "evidence_movements": CouponMovement.objects.filter(
+                movement_id__in=evidence.get("movement_ids", [])
+            )
+            .select_related("store")
+            .order_by("occurred_at", "movement_id"),
+            "evidence_sales": StoreSale.objects.filter(
+                receipt_number__in=evidence.get("receipt_numbers", []),
+                store_id__in=CouponMovement.objects.filter(
+                    movement_id__in=evidence.get("movement_ids", [])
+                ).values("store_id"),
+            )
+            .select_related("store")
+            .order_by("occurred_at"),
+            "duplicates": set(evidence.get("duplicate_movement_ids", [])),
+            "can_reject": entitlement is not None
+            and entitlement.status == Entitlement.Status.FOUND
+            and self.has_change_permission(request, entitlement),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def reject_view(self, request: HttpRequest, pk: int):
+        entitlement = get_object_or_404(Entitlement, pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, entitlement):
+            raise PermissionDenied
+        try:
+            entitlement_reject(entitlement_id=pk, actor=request.user, reason=request.POST.get("reason", ""))
+        except TransitionError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{entitlement} を対象外にしました。再判定でも変わりません。")
+        return redirect(reverse("admin:claims_entitlement_change", args=[pk]))
+
+    def dashboard_view(self, request: HttpRequest):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        incident = Incident.objects.order_by("pk").first()
+        rows = list(
+            Entitlement.objects.filter(incident=incident)
+            .values("category", "route", "status")
+            .annotate(count=Count("id"), amount=Sum("amount_yen"), final=Sum("final_balance_yen"))
+            .order_by("category", "route", "status")
+        )
+        labels = {
+            "category": dict(Entitlement.Category.choices),
+            "route": dict(Entitlement.Route.choices),
+            "status": dict(Entitlement.Status.choices),
+        }
+        by_category = {}
+        for row in rows:
+            for key in ("category", "route", "status"):
+                row[f"{key}_label"] = labels[key][row[key]]
+            total = by_category.setdefault(
+                row["category"], {"label": row["category_label"], "count": 0, "amount": 0, "final": 0}
+            )
+            total["count"] += row["count"]
+            total["amount"] += row["amount"] or 0
+            total["final"] += row["final"] or 0
+        widest = max((t["amount"] for t in by_category.values()), default=0) or 1
+        chart = [
+            {**total, "code": code, "width": round(100 * total["amount"] / widest, 1)}
+            for code, total in by_category.items()
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "補償の状況",
+            "opts": self.model._meta,
+            "incident": incident,
+            "rows": rows,
+            "chart": chart,
+            "totals": {
+                "count": sum(t["count"] for t in chart),
+                "amount": sum(t["amount"] for t in chart),
+                "final": sum(t["final"] for t in chart),
+            },
+            "review_count": Entitlement.objects.filter(incident=incident, needs_review=True).count(),
+            "last_run": EligibilityRun.objects.filter(incident=incident).first(),
+        }
+        return TemplateResponse(request, "admin/claims/dashboard.html", context)
+
+    def _csv(self, request, name: str, header, rows):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    def export_view(self, request: HttpRequest):
+        incident = get_object_or_404(Incident.objects.order_by("pk")[:1])
+        return self._csv(
+            request, "entitlements.csv", ENTITLEMENT_COLUMNS, entitlement_rows(incident=incident)
+        )
+
+    def instructions_view(self, request: HttpRequest):
+        incident = get_object_or_404(Incident.objects.order_by("pk")[:1])
+        return self._csv(
+            request, "instructions.csv", INSTRUCTION_COLUMNS, instruction_rows(incident=incident)
+        )
+
+
+@admin.register(Instruction)
+class InstructionAdmin(admin.ModelAdmin):
+    list_display = ["instruction_id", "action", "valid_until", "amount_yen", "decided_at", "applied_at"]
+    list_filter = ["action", ("applied_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=instruction_id", "=entitlement__coupon__inquiry_number"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(EligibilityRun)
+class EligibilityRunAdmin(admin.ModelAdmin):
+    list_display = ["pk", "incident", "created_at", "created_by", "status", "as_of", "finished_at"]
+    readonly_fields = [
+        "incident",
+        "created_at",
+        "created_by",
+        "status",
+        "as_of",
+        "started_at",
+        "finished_at",
+        "summary",
+        "error",
+    ]
+    change_form_template = "admin/claims/eligibilityrun/change_form.html"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """ "Add" starts a run at once (there is nothing to fill in)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            incident = get_object_or_404(Incident.objects.order_by("pk")[:1])
+            run = eligibility_run_create(incident=incident, created_by=request.user)
+            messages.success(request, f"判定 #{run.pk} を開始しました。")
+            return redirect(reverse("admin:claims_eligibilityrun_change", args=[run.pk]))
+        context = {**self.admin_site.each_context(request), "title": "判定を実行", "opts": self.model._meta}
+        return TemplateResponse(request, "admin/claims/eligibilityrun/start.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        in_progress = run is not None and run.status in {
+            EligibilityRun.Status.QUEUED,
+            EligibilityRun.Status.RUNNING,
+        }
+        extra_context = {
+            **(extra_context or {}),
+            "in_progress": in_progress,
+            "progress": eligibility_run_progress(run_id=run.pk) if in_progress else None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)

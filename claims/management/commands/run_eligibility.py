@@ -1,0 +1,32 @@
+"""python manage.py run_eligibility [--incident CODE]"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from claims.models import Incident
+from claims.services.runs import eligibility_run_create, eligibility_run_execute
+
+
+class Command(BaseCommand):
+    help = "Find every eligible coupon for the incident (idempotent: run it again at any time)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--incident", help="incident code (default: the only incident)")
+
+    def handle(self, *args, incident: str | None, **options) -> None:
+        incidents = Incident.objects.filter(code=incident) if incident else Incident.objects.all()
+        if incidents.count() != 1:
+            raise CommandError("name the incident with --incident CODE")
+        run = eligibility_run_create(incident=incidents.get(), created_by=None, enqueue=False)
+        run = eligibility_run_execute(run_id=run.pk)
+        summary = run.summary
+        created = ", ".join(f"{group}: {count:,}" for group, count in summary["created"].items())
+        self.stdout.write(
+            f"run #{run.pk} as of {timezone.localtime(run.as_of):%Y-%m-%d %H:%M} JST: created {created}; "
+            f"flagged for review {summary['flagged_for_review']:,}; "
+            f"final balances {summary['final_balances_recorded']:,}; "
+            f"instructions applied {summary['instructions_applied']:,} "
+            f"[{(run.finished_at - run.started_at).total_seconds():.1f}s]"
+        )

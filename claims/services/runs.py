@@ -1,0 +1,85 @@
+"""Eligibility runs: started from the admin, a command or beat; executed by a worker; recorded.
+
+Progress lives in the cache (the run's own transaction is invisible to others until it ends).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import transaction
+
+from claims.models import EligibilityRun, Incident
+from claims.services.eligibility import eligibility_run
+from config import clock
+
+
+def progress_key(run_id: int) -> str:
+    return f"claims:eligibility-run:{run_id}:progress"
+
+
+def eligibility_run_progress(*, run_id: int) -> dict[str, object] | None:
+    return cache.get(progress_key(run_id))
+
+
+def eligibility_run_create(
+    *, incident: Incident, created_by: AbstractBaseUser | None, enqueue: bool = True
+) -> EligibilityRun:
+    """Record a run and, once the transaction commits, queue it for a worker."""
+    from claims.tasks import eligibility_run_execute_task  # tasks import services, not the reverse
+
+    with transaction.atomic():
+        run = EligibilityRun.objects.create(incident=incident, created_at=clock.now(), created_by=created_by)
+        if enqueue:
+            transaction.on_commit(lambda: eligibility_run_execute_task.delay(run.pk))
+    return run
+
+
+def eligibility_run_execute(*, run_id: int) -> EligibilityRun:
+    """Run the engine for a recorded run. A finished run is left as it is; a run whose worker died
+    is simply run again (the engine is one transaction and idempotent)."""
+    with transaction.atomic():
+        run = EligibilityRun.objects.select_for_update().select_related("incident").get(pk=run_id)
+        if run.status in {EligibilityRun.Status.SUCCEEDED, EligibilityRun.Status.FAILED}:
+            return run
+        run.status = EligibilityRun.Status.RUNNING
+        run.started_at = clock.now()
+        run.as_of = run.started_at
+        run.save(update_fields=["status", "started_at", "as_of"])
+
+    def progress(step: str, done: int, total: int) -> None:
+        cache.set(progress_key(run_id), {"step": step, "done": done, "total": total}, 3600)
+
+    try:
+        summary = eligibility_run(incident=run.incident, as_of=run.as_of, progress=progress)
+    except Exception as exc:
+        run.status = EligibilityRun.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"
+        run.finished_at = clock.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        raise
+    finally:
+        cache.delete(progress_key(run_id))
+    run.status = EligibilityRun.Status.SUCCEEDED
+    run.summary = summary.as_dict()
+    run.finished_at = clock.now()
+    run.save(update_fields=["status", "summary", "finished_at"])
+    return run
+
+
+def eligibility_due(*, incident: Incident, now: dt.datetime) -> bool:
+    """True when a cut-off (1-2, 1-1, final balance) has passed since the last successful run."""
+    if incident.runs.filter(
+        status__in=[EligibilityRun.Status.QUEUED, EligibilityRun.Status.RUNNING]
+    ).exists():
+        return False  # one is on its way
+    last = (
+        incident.runs.filter(status=EligibilityRun.Status.SUCCEEDED, as_of__isnull=False)
+        .order_by("-as_of")
+        .values_list("as_of", flat=True)
+        .first()
+    )
+    cutoffs = (incident.group_1_2_cutoff_at, incident.group_1_1_cutoff_at, incident.final_balance_at)
+    return any(cut <= now and (last is None or last < cut) for cut in cutoffs)
