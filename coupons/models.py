@@ -180,7 +180,14 @@ class StoreSale(models.Model):
         verbose_name = "店舗売上記録"
         verbose_name_plural = "店舗売上記録"
         ordering = ["store", "occurred_at"]
-        indexes = [models.Index(fields=["store", "occurred_at"], name="store_sale_store_time")]
+        # The 2-1 check asks: at this store, for this amount, around this time? (claims' engine)
+        indexes = [
+            models.Index(
+                fields=["store", "amount_yen", "occurred_at"],
+                include=["tender", "receipt_number"],
+                name="store_sale_store_amount_time",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["store", "receipt_number"], name="store_sale_receipt_unique"),
             models.CheckConstraint(condition=Q(amount_yen__gte=0), name="store_sale_amount_yen_gte_0"),

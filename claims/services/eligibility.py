@@ -133,29 +133,30 @@ CANDIDATES_2_1 = f"""
 CREATE TEMP TABLE elig_2_1 ON COMMIT DROP AS
 WITH pay AS ({PAYMENTS}),
 hit AS (
-  SELECT p.inquiry_number, p.movement_id, p.amount,
-         (SELECT array_agg(s.receipt_number ORDER BY s.occurred_at, s.receipt_number)
-          FROM coupons_storesale s
-          WHERE s.store_id = p.store_id AND s.amount_yen = p.amount AND s.tender <> 'coupon'
-            AND s.occurred_at BETWEEN p.occurred_at - make_interval(secs => %(till)s)
-                                  AND p.occurred_at + make_interval(secs => %(till)s)) AS receipts
+  SELECT p.inquiry_number, p.movement_id, p.amount, till.receipts
   FROM pay p
-  WHERE NOT EXISTS (
-    SELECT 1 FROM coupons_storesale s
-    WHERE s.store_id = p.store_id AND s.amount_yen = p.amount AND s.tender = 'coupon'
+  CROSS JOIN LATERAL (
+    -- One look at the store's till around the payment (index store, amount, time).
+    SELECT array_agg(s.receipt_number ORDER BY s.occurred_at, s.receipt_number)
+             FILTER (WHERE s.tender <> 'coupon') AS receipts,
+           coalesce(bool_or(s.tender = 'coupon'), false) AS coupon_sale
+    FROM coupons_storesale s
+    WHERE s.store_id = p.store_id AND s.amount_yen = p.amount
       AND s.occurred_at BETWEEN p.occurred_at - make_interval(secs => %(till)s)
-                            AND p.occurred_at + make_interval(secs => %(till)s))
+                            AND p.occurred_at + make_interval(secs => %(till)s)
+  ) AS till
+  WHERE till.receipts IS NOT NULL AND NOT till.coupon_sale
+),
+receipts AS (
+  SELECT inquiry_number, array_agg(DISTINCT receipt ORDER BY receipt) AS receipt_numbers
+  FROM hit, unnest(hit.receipts) AS receipt
+  GROUP BY inquiry_number
 )
 SELECT h.inquiry_number, sum(h.amount) AS amount_yen,
-       jsonb_build_object(
-         'movement_ids', to_jsonb(array_agg(h.movement_id ORDER BY h.movement_id)),
-         'receipt_numbers', (SELECT to_jsonb(array_agg(DISTINCT r ORDER BY r))
-                             FROM hit h2, unnest(h2.receipts) AS r
-                             WHERE h2.inquiry_number = h.inquiry_number AND h2.receipts IS NOT NULL)
-       ) AS evidence
-FROM hit h
-WHERE h.receipts IS NOT NULL
-GROUP BY h.inquiry_number
+       jsonb_build_object('movement_ids', to_jsonb(array_agg(h.movement_id ORDER BY h.movement_id)),
+                          'receipt_numbers', to_jsonb(r.receipt_numbers)) AS evidence
+FROM hit h JOIN receipts r USING (inquiry_number)
+GROUP BY h.inquiry_number, r.receipt_numbers
 """
 
 # --- decisions -----------------------------------------------------------------------------------
@@ -303,8 +304,11 @@ def eligibility_run(
         cursor.execute(SCAN_BALANCES, params)
         cursor.execute(SCAN_EVENTS, params)
         cursor.execute("CREATE INDEX ON elig_event (inquiry_number, request_id)")
+        cursor.execute("ANALYZE elig_event")
         cursor.execute(CANDIDATES_2_2, params)
         cursor.execute(CANDIDATES_2_1, params)
+        for table in ("elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
+            cursor.execute(f"ANALYZE {table}")  # temporary tables have no statistics until asked
         for name, sql in (
             ("1-1", _insert_entitlements(SELECT_1_1, extended=True, category="1-1")),
             ("1-2", _insert_entitlements(SELECT_1_2, extended=False, category="1-2")),

@@ -272,11 +272,15 @@ def _write_ledger(
     last_day = EMERGENCY_EXTENSION.get(expires_on, expires_on)
     end_of_validity = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), JST)
     payments = max(0, round(rng.gauss(payments_per_coupon, 1.0)))
+    # Busy travellers (benchmarks ask for ~10 movements a coupon) pay smaller amounts more often.
+    busy = payments_per_coupon > 3
+    budget = max(PAYMENT_AMOUNTS[0], face // max(1, payments)) if busy else face
+    max_gap = max(10, 720 // max(3, payments)) if busy else 240
     for _ in range(payments):
-        now += dt.timedelta(minutes=rng.randint(5, 240))
+        now += dt.timedelta(minutes=rng.randint(5, max_gap))
         if now >= end_of_validity:
             break
-        affordable = [amount for amount in PAYMENT_AMOUNTS if amount <= balance]
+        affordable = [amount for amount in PAYMENT_AMOUNTS if amount <= min(balance, budget)]
         if not affordable:
             break
         amount = rng.choice(affordable)
