@@ -1,0 +1,231 @@
+"""What operations and the call center see and do around the engine: runs, exports, the dashboard,
+evidence, rejection, the incident's history, and beat's tick after each cut-off."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.urls import reverse
+
+from claims.models import EligibilityRun, Entitlement, Incident
+from claims.services.runs import eligibility_due
+from claims.tasks import eligibility_tick_task
+from tests.factories import CouponFactory, MovementFactory, StoreFactory, StoreSaleFactory, jst
+
+pytestmark = pytest.mark.django_db
+
+AFTER_FINAL = "2023-04-10T10:00:00+09:00"
+
+
+@pytest.fixture
+def staff(django_user_model):
+    from claims.management.commands.setup_demo import Command
+
+    Command()._groups_and_accounts()
+    return {name: django_user_model.objects.get(username=name) for name in ("operations", "callcenter")}
+
+
+@pytest.fixture
+def ledger():
+    """A 1-1 coupon (app user) with 2,000 left, and a 2-2 coupon charged twice during the outage."""
+    store = StoreFactory(store_name="勝浦朝市")
+    left = CouponFactory(
+        inquiry_number="CB0000000011",
+        expires_on=dt.date(2023, 2, 24),
+        app_account_id="APP1",
+        app_phone="+819012345678",
+    )
+    MovementFactory(coupon=left, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 23, 10))
+    MovementFactory(
+        coupon=left, kind="payment", amount_yen=-1000, store=store, occurred_at=jst(2023, 2, 24, 12)
+    )
+    twice = CouponFactory(inquiry_number="CB0000000022", expires_on=dt.date(2023, 3, 3))
+    MovementFactory(coupon=twice, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 23, 10))
+    for movement_id, second in (("MD1", 0), ("MD2", 40)):
+        MovementFactory(
+            movement_id=movement_id,
+            coupon=twice,
+            kind="payment",
+            amount_yen=-800,
+            store=store,
+            request_id=f"R{movement_id}",
+            occurred_at=jst(2023, 2, 24, 18, 0, second),
+        )
+    StoreSaleFactory(
+        store=store, receipt_number="T1", amount_yen=800, tender="coupon", occurred_at=jst(2023, 2, 24, 18)
+    )
+    return {"left": left, "twice": twice}
+
+
+def _run(monkeypatch, at: str = AFTER_FINAL) -> None:
+    monkeypatch.setenv("PORTAL_NOW", at)
+    call_command("run_eligibility", stdout=io.StringIO())
+
+
+def test_run_eligibility_records_the_run_and_finds_both_groups(ledger, monkeypatch) -> None:
+    _run(monkeypatch)
+
+    run = EligibilityRun.objects.get()
+    assert run.status == EligibilityRun.Status.SUCCEEDED
+    assert run.as_of == jst(2023, 4, 10, 10)
+    assert run.summary["created"] == {"1-1": 1, "1-2": 0, "2-2": 1, "2-1": 0}
+    left = Entitlement.objects.get(coupon=ledger["left"])
+    assert (left.category, left.route, left.amount_yen, left.status) == ("1-1", "app", 2000, "payable")
+    assert left.final_balance_yen == 2000
+    twice = Entitlement.objects.get(coupon=ledger["twice"])
+    assert (twice.category, twice.amount_yen, twice.evidence["duplicate_movement_ids"]) == (
+        "2-2",
+        800,
+        ["MD2"],
+    )
+
+
+def test_export_entitlements_writes_the_interface_columns_in_japan_time(
+    ledger, monkeypatch, tmp_path
+) -> None:
+    _run(monkeypatch)
+    out = tmp_path / "entitlements.csv"
+
+    call_command("export_entitlements", "--out", str(out), stdout=io.StringIO())
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["inquiry_number"], r["category"]) for r in rows] == [
+        ("CB0000000011", "1-1"),
+        ("CB0000000022", "2-2"),
+    ]
+    first = rows[0]
+    assert first["route"] == "app"
+    assert first["cutoff_at"] == "2023-02-27T00:00:00+09:00"
+    assert first["valid_until"] == "2023-03-31T23:59:59+09:00"
+    assert (first["amount_yen"], first["status"], first["final_balance_yen"]) == ("2000", "payable", "2000")
+    assert rows[1]["evidence_movement_ids"] == "MD1 MD2"
+
+
+def test_the_same_decision_exported_twice_keeps_its_instruction_id(ledger, monkeypatch, tmp_path) -> None:
+    _run(monkeypatch)
+    call_command("export_instructions", "--out", str(tmp_path / "a.csv"), stdout=io.StringIO())
+    _run(monkeypatch, "2023-04-11T10:00:00+09:00")
+    call_command("export_instructions", "--out", str(tmp_path / "b.csv"), stdout=io.StringIO())
+
+    first = (tmp_path / "a.csv").read_text()
+    assert first == (tmp_path / "b.csv").read_text()
+    (row,) = csv.DictReader(io.StringIO(first))
+    assert row["instruction_id"] == "regionpay-2023-02-24:1-1:extend:CB0000000011"
+    assert (row["action"], row["category"]) == ("extend_validity", "1-1")
+
+
+def test_dashboard_shows_counts_and_yen_per_group_to_staff_only(client, staff, ledger, monkeypatch) -> None:
+    _run(monkeypatch)
+    url = reverse("admin:claims_dashboard")
+
+    anonymous = client.get(url)
+    client.force_login(staff["operations"])
+    page = client.get(url)
+
+    assert anonymous.status_code == 302
+    assert page.status_code == 200
+    chart = {bar["code"]: (bar["count"], bar["amount"]) for bar in page.context["chart"]}
+    assert chart == {"1-1": (1, 2000), "2-2": (1, 800)}
+    assert "補償の状況" in page.content.decode()
+
+
+def test_csv_downloads_stream_the_same_rows_as_the_commands(client, staff, ledger, monkeypatch) -> None:
+    _run(monkeypatch)
+    client.force_login(staff["operations"])
+
+    response = client.get(reverse("admin:claims_entitlements_csv"))
+
+    body = b"".join(response.streaming_content).decode()
+    assert response["Content-Type"].startswith("text/csv")
+    assert body.splitlines()[0].startswith("inquiry_number,category,route,cutoff_at,amount_yen")
+    assert len(body.splitlines()) == 3
+
+
+def test_an_agent_rejects_a_candidate_with_a_reason_and_a_rerun_keeps_it(
+    client, staff, ledger, monkeypatch
+) -> None:
+    _run(monkeypatch)
+    candidate = Entitlement.objects.get(coupon=ledger["twice"])
+    client.force_login(staff["callcenter"])
+    page = client.get(reverse("admin:claims_entitlement_change", args=[candidate.pk])).content.decode()
+    assert "重複の疑い" in page  # the evidence is on the page
+
+    client.post(
+        reverse("admin:claims_entitlement_reject", args=[candidate.pk]), {"reason": "店舗記録では1回のみ"}
+    )
+    _run(monkeypatch, "2023-04-12T10:00:00+09:00")
+
+    candidate.refresh_from_db()
+    assert candidate.status == Entitlement.Status.REJECTED
+    change = candidate.status_changes.last()
+    assert (change.to_status, change.actor, change.note) == (
+        "rejected",
+        staff["callcenter"],
+        "店舗記録では1回のみ",
+    )
+    assert Entitlement.objects.filter(coupon=ledger["twice"]).count() == 1
+
+
+def test_a_rejection_without_a_reason_is_refused_and_changes_nothing(
+    client, staff, ledger, monkeypatch
+) -> None:
+    _run(monkeypatch)
+    candidate = Entitlement.objects.get(coupon=ledger["twice"])
+    client.force_login(staff["callcenter"])
+
+    client.post(reverse("admin:claims_entitlement_reject", args=[candidate.pk]), {"reason": "  "})
+
+    candidate.refresh_from_db()
+    assert candidate.status == Entitlement.Status.FOUND
+    assert candidate.status_changes.count() == 1
+
+
+def test_operations_edit_the_incident_and_every_change_is_kept(client, staff) -> None:
+    incident = Incident.objects.get()
+    client.force_login(staff["operations"])
+    url = reverse("admin:claims_incident_change", args=[incident.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data.update({"outage_start_0": "2023-02-24", "outage_start_1": "17:12:00"})
+    for name in (
+        "outage_start",
+        "outage_end",
+        "group_1_1_cutoff_at",
+        "group_1_2_cutoff_at",
+        "extension_valid_until",
+        "final_balance_at",
+    ):
+        value = getattr(incident, name).astimezone(dt.timezone(dt.timedelta(hours=9)))
+        data.setdefault(f"{name}_0", value.strftime("%Y-%m-%d"))
+        data.setdefault(f"{name}_1", value.strftime("%H:%M:%S"))
+        data.pop(name, None)
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    incident.refresh_from_db()
+    assert incident.outage_start == jst(2023, 2, 24, 17, 12)
+    assert incident.history.count() == 1
+    assert incident.history.first().history_user == staff["operations"]
+
+
+def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_on_commit_callbacks) -> None:
+    incident = Incident.objects.get()
+    assert not eligibility_due(incident=incident, now=jst(2023, 2, 25, 23, 59))
+
+    with time_machine.travel(jst(2023, 2, 26, 0, 5), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            eligibility_tick_task()
+            eligibility_tick_task()  # the first run is on its way: nothing more
+        eligibility_tick_task()  # the run is done and no new cut-off has passed
+
+    (run,) = EligibilityRun.objects.all()
+    assert run.status == EligibilityRun.Status.SUCCEEDED
+    assert run.as_of == jst(2023, 2, 26, 0, 5)
+    assert not eligibility_due(incident=incident, now=jst(2023, 2, 26, 23, 59))
+    assert eligibility_due(incident=incident, now=jst(2023, 2, 27, 0, 1))  # the 1-1 cut-off
