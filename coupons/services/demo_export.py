@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from coupons.services.importing import COUPONS, MOVEMENTS, STORE_SALES, STORES
+
 JST = ZoneInfo("Asia/Tokyo")
 OUTAGE_START = dt.datetime(2023, 2, 24, 16, 0, tzinfo=JST)
 OUTAGE_END = dt.datetime(2023, 2, 25, 0, 0, tzinfo=JST)
@@ -140,24 +142,10 @@ def generate_regionpay_export(
         paths["store_sales"].open("w", newline="", encoding="utf-8") as sale_file,
     ):
         coupon_writer = csv.writer(coupon_file, lineterminator="\n")
-        coupon_writer.writerow(
-            [
-                "inquiry_number",
-                "face_value_yen",
-                "issued_at",
-                "expires_on",
-                "issuing_shop",
-                "prefecture_code",
-                "app_account_id",
-                "app_phone",
-                "app_email",
-                "app_withdrawn_at",
-            ]
-        )
-        movement_file.write(
-            "movement_id,inquiry_number,kind,amount_yen,occurred_at,store_id,request_id,app_account_id\n"
-        )
-        sale_file.write("store_id,receipt_number,occurred_at,amount_yen,tender,inquiry_number\n")
+        # Headers in the contract's column order; the writers below follow the same order.
+        coupon_writer.writerow(COUPONS.columns)
+        movement_file.write(",".join(MOVEMENTS.columns) + "\n")
+        sale_file.write(",".join(STORE_SALES.columns) + "\n")
         expiry_dates = [date for date, _ in EXPIRIES]
         expiry_weights = [weight for _, weight in EXPIRIES]
         for number in range(1, coupons + 1):
@@ -208,7 +196,7 @@ def _write_stores(path: Path, rng: random.Random, count: int, stats: ExportStats
     store_ids = []
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["store_id", "store_name", "prefecture_code", "address"])
+        writer.writerow(STORES.columns)
         for number in range(1, count + 1):
             city, area = rng.choice(PLACES)
             store_id = f"S{number:05d}"

@@ -1,26 +1,10 @@
 """python manage.py export_entitlements --out FILE"""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-from django.core.management.base import BaseCommand, CommandError
-
-from claims.models import Incident
-from claims.services.exports import ENTITLEMENT_COLUMNS, entitlement_rows, write_csv
+from claims.management.commands._export import ExportCommand
+from claims.services.exports import ENTITLEMENT_COLUMNS, entitlement_rows
 
 
-class Command(BaseCommand):
-    help = "Write entitlements.csv (see regionpay-exchange.md)."
-
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--out", type=Path, required=True)
-        parser.add_argument("--incident", help="incident code (default: the only incident)")
-
-    def handle(self, *args, out: Path, incident: str | None, **options) -> None:
-        incidents = Incident.objects.filter(code=incident) if incident else Incident.objects.all()
-        if incidents.count() != 1:
-            raise CommandError("name the incident with --incident CODE")
-        with out.open("w", newline="", encoding="utf-8") as handle:
-            count = write_csv(handle, ENTITLEMENT_COLUMNS, entitlement_rows(incident=incidents.get()))
-        self.stdout.write(f"{out}: {count:,} rows")
+class Command(ExportCommand):
+    help = "Write entitlements.csv: one row per coupon and group found (see regionpay-exchange.md)."
+    columns = ENTITLEMENT_COLUMNS
+    rows = staticmethod(entitlement_rows)
