@@ -17,10 +17,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
 from claims.models import Incident
+
+JST = ZoneInfo("Asia/Tokyo")
 
 # pg_advisory_xact_lock key space: one eligibility run per incident at a time.
 ADVISORY_LOCK = 0x5245_4749  # "REGI"
@@ -65,6 +68,7 @@ def _params(incident: Incident, as_of: dt.datetime) -> dict[str, object]:
         "final": incident.final_balance_at,
         "gap": incident.duplicate_gap_seconds,
         "till": incident.till_match_seconds,
+        "when": as_of.astimezone(JST).strftime("%Y/%m/%d %H:%M"),
     }
 
 
@@ -241,29 +245,51 @@ WITH current AS (
   LEFT JOIN elig_2_1 c21 ON c21.inquiry_number = e.inquiry_number AND e.category = '2-1'
   LEFT JOIN elig_2_2 c22 ON c22.inquiry_number = e.inquiry_number AND e.category = '2-2'
   WHERE e.incident_id = %(incident)s AND e.category <> 'other' AND NOT e.needs_review
-)
+),
+final AS (
+  SELECT e.id, greatest(coalesce(b.at_final, 0), 0) AS final_now
+  FROM claims_entitlement e LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number
+  WHERE e.incident_id = %(incident)s AND e.final_balance_yen IS NOT NULL AND NOT e.needs_review
+),
+changed AS (
+  SELECT current.id,
+         format('%%s 時点の判定で金額が %%s 円になりました（記録は %%s 円）。', %(when)s,
+                current.amount_now, e.amount_yen) AS note
+  FROM current JOIN claims_entitlement e ON e.id = current.id
+  WHERE current.amount_now <> e.amount_yen
+  UNION ALL
+  SELECT final.id,
+         format('%%s 時点の判定で最終残高が %%s 円になりました（記録は %%s 円）。', %(when)s,
+                final.final_now, e.final_balance_yen)
+  FROM final JOIN claims_entitlement e ON e.id = final.id
+  WHERE final.final_now <> e.final_balance_yen
+),
+notes AS (SELECT id, string_agg(note, ' ') AS note FROM changed GROUP BY id)
 UPDATE claims_entitlement e
-SET needs_review = true,
-    review_note = format('%%s 時点の判定で金額が %%s 円になりました（記録は %%s 円）。',
-                         to_char(%(now)s::timestamptz AT TIME ZONE 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI'),
-                         current.amount_now, e.amount_yen)
-FROM current
-WHERE e.id = current.id AND current.amount_now <> e.amount_yen
+SET needs_review = true, review_note = notes.note
+FROM notes
+WHERE e.id = notes.id
 """
 
 # Once the clock passes the final-balance instant: each extended coupon's balance then is what
 # will be paid, once per coupon (its first entitlement by group carries it; the others are covered).
 FINAL = f"""
 WITH ranked AS (
-  SELECT e.id, coalesce(b.at_final, 0) AS final_yen,
+  SELECT e.id, coalesce(b.at_final, 0) AS balance_yen,
          row_number() OVER (PARTITION BY e.inquiry_number ORDER BY {CATEGORY_ORDER}) AS rank
   FROM claims_entitlement e LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number
   WHERE e.incident_id = %(incident)s AND e.status = 'extended' AND e.final_balance_yen IS NULL
 ),
 done AS (
+  -- A balance below zero (an adjustment took more than was left) pays nothing and needs a look.
   UPDATE claims_entitlement e
-  SET final_balance_yen = r.final_yen,
-      status = CASE WHEN r.rank > 1 THEN 'covered' WHEN r.final_yen > 0 THEN 'payable' ELSE 'used_up' END
+  SET final_balance_yen = greatest(r.balance_yen, 0),
+      status = CASE WHEN r.rank > 1 THEN 'covered' WHEN r.balance_yen > 0 THEN 'payable' ELSE 'used_up' END,
+      needs_review = e.needs_review OR r.balance_yen < 0,
+      review_note = CASE WHEN r.balance_yen < 0
+                         THEN concat_ws(' ', nullif(e.review_note, ''),
+                                        format('最終残高が %%s 円（マイナス）でした。', r.balance_yen))
+                         ELSE e.review_note END
   FROM ranked r
   WHERE e.id = r.id
   RETURNING e.id, e.status
@@ -279,8 +305,10 @@ SELECT count(*) FROM done
 APPLIED = """
 UPDATE claims_instruction i
 SET applied_at = e.occurred_at, applied_movement_id = e.movement_id
-FROM elig_event e
+FROM elig_event e, claims_entitlement decided
 WHERE e.kind = 'reinstatement' AND e.request_id = i.instruction_id AND i.applied_at IS NULL
+  AND i.action = 'reinstate' AND decided.id = i.entitlement_id
+  AND decided.inquiry_number = e.inquiry_number  -- echoed on the coupon it was meant for
 """
 
 
