@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -m config.localservices manage makemigrations --check --dry-run
 
 format: install

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret-" + "x" * 40)
 
@@ -17,8 +18,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-MEDIA_ROOT = tempfile.mkdtemp(prefix="regionpay-test-media-")
-STATIC_ROOT = tempfile.mkdtemp(prefix="regionpay-test-static-")
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="regionpay-test-media-"))
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="regionpay-test-static-"))
 # Tasks run in-process unless a test starts a real worker (tests/test_worker.py does).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -53,7 +54,7 @@ class RunSummary:
         }
 
 
-def _params(incident: Incident, as_of: dt.datetime) -> dict[str, object]:
+def _params(incident: Incident, as_of: dt.datetime) -> dict[str, Any]:
     return {
         "incident": incident.pk,
         "prefix": incident.code,

@@ -10,7 +10,7 @@ extend (1-2 on request; 2-x once the store's records match) and reject candidate
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from claims.models import Entitlement, EntitlementStatusChange
@@ -29,7 +29,7 @@ class TransitionError(Exception):
     """A move the state machine does not allow; the message names the current state."""
 
 
-def _transition(*, entitlement_id: int, to: str, actor: AbstractBaseUser | None, note: str) -> Entitlement:
+def _transition(*, entitlement_id: int, to: str, actor: User | None, note: str) -> Entitlement:
     with transaction.atomic():
         entitlement = Entitlement.objects.select_for_update().get(pk=entitlement_id)
         if to not in TRANSITIONS.get(entitlement.status, set()):
@@ -48,7 +48,7 @@ def _transition(*, entitlement_id: int, to: str, actor: AbstractBaseUser | None,
     return entitlement
 
 
-def entitlement_reject(*, entitlement_id: int, actor: AbstractBaseUser | None, reason: str) -> Entitlement:
+def entitlement_reject(*, entitlement_id: int, actor: User | None, reason: str) -> Entitlement:
     """A person decides a found entitlement (typically a 2-x candidate) is not owed. Final: the
     eligibility engine never re-creates or changes it."""
     if not reason.strip():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 
@@ -25,7 +25,7 @@ def eligibility_run_progress(*, run_id: int) -> dict[str, object] | None:
 
 
 def eligibility_run_create(
-    *, incident: Incident, created_by: AbstractBaseUser | None, enqueue: bool = True
+    *, incident: Incident, created_by: User | None, enqueue: bool = True
 ) -> EligibilityRun:
     """Record a run and, once the transaction commits, queue it for a worker."""
     from claims.tasks import eligibility_run_execute_task  # tasks import services, not the reverse

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -35,9 +35,7 @@ def import_run_progress(*, run_id: int) -> dict[str, object] | None:
     return cache.get(progress_key(run_id))
 
 
-def import_run_create(
-    *, files: Sequence[UploadedFile], encoding: str, created_by: AbstractBaseUser | None
-) -> ImportRun:
+def import_run_create(*, files: Sequence[UploadedFile], encoding: str, created_by: User | None) -> ImportRun:
     """Store the uploads under MEDIA_ROOT and queue their import."""
     from coupons.tasks import import_run_execute_task  # tasks import services, not the reverse
 
