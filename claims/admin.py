@@ -82,12 +82,23 @@ class IncidentAdmin(SimpleHistoryAdmin):
         return ["code"] if obj else []
 
 
+STATUS_LABELS = dict(Entitlement.Status.choices)
+
+
 class StatusChangeInline(admin.TabularInline):
     model = EntitlementStatusChange
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "from_status", "to_status", "actor", "note"]
+    readonly_fields = ["at", "from_label", "to_label", "actor", "note"]
     fields = readonly_fields
+
+    @admin.display(description="変更前")
+    def from_label(self, obj: EntitlementStatusChange) -> str:
+        return STATUS_LABELS.get(obj.from_status, "（新規）")
+
+    @admin.display(description="変更後")
+    def to_label(self, obj: EntitlementStatusChange) -> str:
+        return STATUS_LABELS.get(obj.to_status, obj.to_status)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -100,8 +111,8 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
         "category",
         "route",
         "status",
-        "amount_yen",
-        "final_balance_yen",
+        "amount",
+        "final_balance",
         "needs_review",
         "found_at",
     ]
@@ -127,6 +138,14 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     change_form_template = "admin/claims/entitlement/change_form.html"
     change_list_template = "admin/claims/entitlement/change_list.html"
+
+    @admin.display(description="金額", ordering="amount_yen")
+    def amount(self, obj: Entitlement) -> str:
+        return f"{obj.amount_yen:,} 円"
+
+    @admin.display(description="最終残高", ordering="final_balance_yen")
+    def final_balance(self, obj: Entitlement) -> str:
+        return "—" if obj.final_balance_yen is None else f"{obj.final_balance_yen:,} 円"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -177,6 +196,10 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             "can_reject": entitlement is not None
             and entitlement.status == Entitlement.Status.FOUND
             and self.has_change_permission(request, entitlement),
+            # Every field is the engine's or a service's: the page only reads (and rejects).
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -278,7 +301,7 @@ class InstructionAdmin(admin.ModelAdmin):
 
 @admin.register(EligibilityRun)
 class EligibilityRunAdmin(admin.ModelAdmin):
-    list_display = ["pk", "incident", "created_at", "created_by", "status", "as_of", "finished_at"]
+    list_display = ["number", "created_at", "created_by", "status", "as_of", "finished_at"]
     readonly_fields = [
         "incident",
         "created_at",
@@ -287,9 +310,14 @@ class EligibilityRunAdmin(admin.ModelAdmin):
         "as_of",
         "started_at",
         "finished_at",
-        "summary",
         "error",
     ]
+    exclude = ["summary"]
+
+    @admin.display(description="番号", ordering="pk")
+    def number(self, obj: EligibilityRun) -> str:
+        return f"#{obj.pk}"
+
     change_form_template = "admin/claims/eligibilityrun/change_form.html"
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -318,7 +346,9 @@ class EligibilityRunAdmin(admin.ModelAdmin):
         }
         extra_context = {
             **(extra_context or {}),
+            "run": run,
             "in_progress": in_progress,
             "progress": eligibility_run_progress(run_id=run.pk) if in_progress else None,
+            "category_labels": dict(Entitlement.Category.choices),
         }
         return super().change_view(request, object_id, form_url, extra_context)

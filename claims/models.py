@@ -21,9 +21,9 @@ class Incident(models.Model):
     )
     outage_end = models.DateTimeField("障害終了")
     # (1)① and (1)②: who left the prefecture with a balance
-    group_1_1_expires_on = models.DateField("1-1 の当初有効期限", help_text="2023-02-24")
+    group_1_1_expires_on = models.DateField("1-1 の当初有効期限")
     group_1_1_cutoff_at = models.DateTimeField("1-1 の判定時点", help_text="この時刻より前の取引で残高を計算")
-    group_1_2_expires_on = models.DateField("1-2 の当初有効期限", help_text="2023-02-25")
+    group_1_2_expires_on = models.DateField("1-2 の当初有効期限")
     group_1_2_cutoff_at = models.DateTimeField("1-2 の判定時点")
     group_1_2_request_deadline = models.DateField("1-2 の申出期限（コールセンター）")
     # (2): wrong deductions during the outage
@@ -34,7 +34,7 @@ class Incident(models.Model):
         "店舗売上との照合幅（秒）", help_text="現金等の売上がこの秒数以内にあればクーポン二重払いの候補"
     )
     # What everyone gets
-    extension_valid_until = models.DateTimeField("延長後の有効期限", help_text="2023-03-31 23:59:59")
+    extension_valid_until = models.DateTimeField("延長後の有効期限")
     final_balance_at = models.DateTimeField(
         "最終残高の時点", help_text="この時刻より前の取引で、ポイント・振込で支払う残高を計算"
     )
@@ -89,9 +89,15 @@ class Entitlement(models.Model):
         EXPIRED = "expired", "受取期限切れ"
         REJECTED = "rejected", "対象外と判断"
 
-    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="entitlements")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="entitlements", verbose_name="障害"
+    )
     coupon = models.ForeignKey(
-        "coupons.Coupon", on_delete=models.PROTECT, related_name="entitlements", db_column="inquiry_number"
+        "coupons.Coupon",
+        on_delete=models.PROTECT,
+        related_name="entitlements",
+        db_column="inquiry_number",
+        verbose_name="クーポン",
     )
     category = models.CharField("区分", max_length=8, choices=Category.choices)
     route = models.CharField("経路", max_length=16, choices=Route.choices)
@@ -128,7 +134,9 @@ class Entitlement(models.Model):
 
 
 class EntitlementStatusChange(models.Model):
-    entitlement = models.ForeignKey(Entitlement, on_delete=models.CASCADE, related_name="status_changes")
+    entitlement = models.ForeignKey(
+        Entitlement, on_delete=models.CASCADE, related_name="status_changes", verbose_name="補償対象"
+    )
     from_status = models.CharField("変更前", max_length=16, blank=True)
     to_status = models.CharField("変更後", max_length=16)
     actor = models.ForeignKey(
@@ -154,7 +162,9 @@ class Instruction(models.Model):
         REINSTATE = "reinstate", "戻入"
 
     instruction_id = models.CharField("指示ID", max_length=80, primary_key=True, db_collation="C")
-    entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="instructions")
+    entitlement = models.ForeignKey(
+        Entitlement, on_delete=models.PROTECT, related_name="instructions", verbose_name="補償対象"
+    )
     action = models.CharField("指示", max_length=16, choices=Action.choices)
     valid_until = models.DateTimeField("延長後の有効期限", null=True, blank=True)
     amount_yen = models.BigIntegerField("戻入額（円）", null=True, blank=True)
@@ -188,7 +198,7 @@ class EligibilityRun(models.Model):
         SUCCEEDED = "succeeded", "完了"
         FAILED = "failed", "失敗（変更なし）"
 
-    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="runs")
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="runs", verbose_name="障害")
     created_at = models.DateTimeField("登録日時")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="登録者"
@@ -203,7 +213,7 @@ class EligibilityRun(models.Model):
     class Meta:
         verbose_name = "判定の実行"
         verbose_name_plural = "判定の実行"
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-pk"]  # a pinned clock gives runs the same created_at
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_status_display()}"

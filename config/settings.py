@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "phonenumber_field",
+    "localflavor",  # its Japanese translations of the prefecture names
     "simple_history",
     "coupons",
     "claims",

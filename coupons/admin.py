@@ -90,6 +90,23 @@ class CouponAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
     list_filter = ["expires_on", "issuing_shop"]
     search_fields = ["=inquiry_number"]
     change_form_template = "admin/coupons/coupon/change_form.html"
+    fields = [
+        "inquiry_number",
+        "face_value",
+        "issued_at",
+        "expires_on",
+        "issuing_shop",
+        "prefecture_code",
+        "app_account_id",
+        "app_phone",
+        "app_email",
+        "app_withdrawn_at",
+    ]
+    readonly_fields = ["face_value"]
+
+    @admin.display(description="額面")
+    def face_value(self, obj: Coupon) -> str:
+        return f"{obj.face_value_yen:,} 円"
 
     @admin.display(boolean=True, description="アプリ利用")
     def app_user(self, obj: Coupon) -> bool:
@@ -155,18 +172,27 @@ class StoreSaleAdmin(ReadOnlyAdmin):
 
 @admin.register(ImportRun)
 class ImportRunAdmin(admin.ModelAdmin):
-    list_display = ["pk", "created_at", "created_by", "file_names", "status", "finished_at"]
+    list_display = ["number", "created_at", "created_by", "file_names", "status", "finished_at"]
     list_filter = ["status"]
     readonly_fields = [
         "created_at",
         "created_by",
-        "encoding",
-        "files",
+        "file_names",
+        "encoding_label",
         "status",
         "started_at",
         "finished_at",
     ]
-    exclude = ["results", "errors"]
+    exclude = ["files", "encoding", "results", "errors"]
+
+    @admin.display(description="番号", ordering="pk")
+    def number(self, obj: ImportRun) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description="文字コード")
+    def encoding_label(self, obj: ImportRun) -> str:
+        return {"utf-8": "UTF-8", "cp932": "Shift_JIS（cp932）"}.get(obj.encoding, obj.encoding)
+
     change_form_template = "admin/coupons/importrun/change_form.html"
 
     @admin.display(description="ファイル")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
 from phonenumber_field.modelfields import PhoneNumberField
 
 INQUIRY_NUMBER_PATTERN = r"^[A-Z0-9]{1,32}$"
@@ -21,7 +22,7 @@ PREFECTURE_PATTERN = r"^(0[1-9]|[1-3][0-9]|4[0-7])$"
 class Store(models.Model):
     store_id = models.CharField("店舗ID", primary_key=True, max_length=64, db_collation="C")
     store_name = models.CharField("店舗名", max_length=200)
-    prefecture_code = models.CharField("都道府県コード", max_length=2)
+    prefecture_code = models.CharField("都道府県", max_length=2, choices=JP_PREFECTURE_CODES)
     address = models.TextField("住所", blank=True)
 
     class Meta:
@@ -45,7 +46,7 @@ class Coupon(models.Model):
     issued_at = models.DateTimeField("発行日時")
     expires_on = models.DateField("当初の有効期限", help_text="この日の23:59（日本時間）まで有効")
     issuing_shop = models.CharField("発行店", max_length=200)
-    prefecture_code = models.CharField("利用都道府県", max_length=2)
+    prefecture_code = models.CharField("利用都道府県", max_length=2, choices=JP_PREFECTURE_CODES)
     app_account_id = models.CharField("アプリアカウントID", max_length=64, blank=True)
     app_phone = PhoneNumberField("アプリ登録電話番号", blank=True)
     app_email = models.EmailField("アプリ登録メール", blank=True)
@@ -215,17 +216,17 @@ class ImportRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, verbose_name="登録者"
     )
     encoding = models.CharField("文字コード", max_length=16, default="utf-8")
-    files = models.JSONField("ファイル", default=list, help_text="[{name, path}] in upload order")
+    files = models.JSONField("ファイル", default=list)  # [{name, path}] in upload order
     status = models.CharField("状態", max_length=16, choices=Status.choices, default=Status.QUEUED)
     started_at = models.DateTimeField("開始", null=True, blank=True)
     finished_at = models.DateTimeField("終了", null=True, blank=True)
-    results = models.JSONField("結果", default=list, help_text="one summary per file")
-    errors = models.JSONField("エラー", default=list, help_text="[{file, line, column, message}]")
+    results = models.JSONField("結果", default=list)  # one summary per file
+    errors = models.JSONField("エラー", default=list)  # [{file, line, column, message}]
 
     class Meta:
         verbose_name = "取り込み"
         verbose_name_plural = "取り込み（region PAY ファイル）"
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         names = ", ".join(item["name"] for item in self.files)

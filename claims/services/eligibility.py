@@ -175,9 +175,9 @@ def _insert_entitlements(select_sql: str, *, extended: bool, category: str) -> s
     """INSERT the selected (inquiry_number, route, cutoff_at, amount_yen, evidence) rows as new
     entitlements, with their history and, when extended automatically, the extension instruction."""
     status = "extended" if extended else "found"
-    history = "SELECT id, '', 'found', 'eligibility engine' FROM found"
+    history = "SELECT id, '', 'found', '判定エンジン' FROM found"
     if extended:
-        history += f" UNION ALL SELECT id, 'found', 'extended', '{category}: automatic extension' FROM found"
+        history += f" UNION ALL SELECT id, 'found', 'extended', '{category}: 自動延長' FROM found"
     instruction = (
         f"""INSERT INTO claims_instruction
               (instruction_id, entitlement_id, action, valid_until, amount_yen, decided_at, applied_at,
@@ -297,7 +297,7 @@ done AS (
 ),
 history AS (
   INSERT INTO claims_entitlementstatuschange (entitlement_id, from_status, to_status, note, at)
-  SELECT id, 'extended', status, 'final balance recorded', %(now)s FROM done
+  SELECT id, 'extended', status, '最終残高を記録', %(now)s FROM done
   RETURNING 1
 )
 SELECT count(*) FROM done

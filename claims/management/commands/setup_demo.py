@@ -34,11 +34,13 @@ GROUPS = {
         *["coupons.view_importrun", "coupons.add_importrun"],
         *["claims.view_incident", "claims.change_incident", "claims.view_historicalincident"],
         *["claims.view_entitlement", "claims.change_entitlement", "claims.view_instruction"],
+        "claims.view_entitlementstatuschange",
         *["claims.view_eligibilityrun", "claims.add_eligibilityrun"],
     ],
     "コールセンター": [
         *LEDGER,
         *["claims.view_incident", "claims.view_entitlement", "claims.change_entitlement"],
+        "claims.view_entitlementstatuschange",
         "claims.view_instruction",
     ],
 }
