@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from coupons.models import Coupon, CouponMovement, Store
-from coupons.services import importing
-from coupons.services.importing import regionpay_import
+from coupons.services.importing import direct, regionpay_import
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the direct path owns its transaction
 
@@ -24,7 +23,7 @@ MOVEMENT_HEADER = [
 
 @pytest.fixture(autouse=True)
 def every_file_is_large(monkeypatch):
-    monkeypatch.setattr(importing, "DIRECT_MIN_BYTES", 0)
+    monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)
 
 
 @pytest.fixture
