@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from config import clock
 from coupons.models import ImportRun
@@ -77,9 +77,20 @@ def import_run_execute(*, run_id: int) -> ImportRun:
         last = now
         cache.set(progress_key(run_id), {"file": file, "phase": phase, "done": done, "total": total}, 3600)
 
-    outcome = regionpay_import(
-        paths=[Path(item["path"]) for item in run.files], encoding=run.encoding, progress=progress
-    )
+    try:
+        outcome = regionpay_import(
+            paths=[Path(item["path"]) for item in run.files], encoding=run.encoding, progress=progress
+        )
+    except OperationalError:
+        raise  # the database went away: the task retries, and the run stays "running" meanwhile
+    except Exception as exc:
+        # Shown to staff on the run's page (never logged with values): the run must not hang.
+        run.errors = [{"file": "", "line": 0, "column": "", "message": f"{type(exc).__name__}: {exc}"}]
+        run.status = ImportRun.Status.FAILED
+        run.finished_at = clock.now()
+        run.save(update_fields=["errors", "status", "finished_at"])
+        cache.delete(progress_key(run_id))
+        raise
     run.results = [result.as_dict() for result in outcome.results]
     run.errors = [error.as_dict() for error in outcome.errors]
     run.status = ImportRun.Status.SUCCEEDED if outcome.ok else ImportRun.Status.FAILED

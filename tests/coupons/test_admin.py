@@ -131,3 +131,25 @@ def test_setup_demo_is_refused_without_debug(settings) -> None:
     with pytest.raises(CommandError, match="DEBUG only"):
         call_command("setup_demo")
     assert not Group.objects.exists()
+
+
+def test_an_import_that_breaks_unexpectedly_is_marked_failed_not_left_running(monkeypatch, tmp_path) -> None:
+    from coupons.services import import_runs
+
+    path = tmp_path / "stores.csv"
+    path.write_text("store_id,store_name,prefecture_code\nS1,A,12\n")
+    run = ImportRun.objects.create(
+        created_at=jst(2023, 3, 1), files=[{"name": "stores.csv", "path": str(path)}], encoding="utf-8"
+    )
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(import_runs, "regionpay_import", broken)
+    with pytest.raises(RuntimeError):
+        import_runs.import_run_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.FAILED
+    assert run.errors[0]["message"] == "RuntimeError: disk full"
+    assert not Store.objects.exists()
