@@ -44,6 +44,8 @@ coupons_admin.set_balance_checkpoints(_incident_checkpoints)
 
 @admin.register(Incident)
 class IncidentAdmin(SimpleHistoryAdmin):
+    object_history_template = "admin/claims/incident/object_history.html"
+    object_history_list_template = "admin/claims/incident/object_history_list.html"
     list_display = ["name", "outage_start", "outage_end", "extension_valid_until", "final_balance_at"]
     fieldsets = [
         (None, {"fields": ["code", "name"]}),

@@ -165,6 +165,9 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
 
+# Rule data is corrected by an explicit edit, never by "revert to an earlier version".
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 PHONENUMBER_DEFAULT_REGION = "JP"
 PHONENUMBER_DB_FORMAT = "E164"
 

@@ -18,7 +18,7 @@ def jst(*args: int) -> dt.datetime:
 
 def create_incident(apps, schema_editor) -> None:
     Incident = apps.get_model("claims", "Incident")
-    Incident.objects.update_or_create(
+    incident, _ = Incident.objects.update_or_create(
         code="regionpay-2023-02-24",
         defaults={
             "name": "2023年2月24日 region PAY システム障害（千葉とく旅キャンペーン）",
@@ -37,6 +37,15 @@ def create_incident(apps, schema_editor) -> None:
             "application_deadline": dt.date(2023, 4, 30),
             "receipt_deadline": dt.date(2023, 5, 31),
         },
+    )
+    # The first entry of its history, so that every later edit shows what it changed.
+    history = apps.get_model("claims", "HistoricalIncident")
+    fields = {f.attname: getattr(incident, f.attname) for f in Incident._meta.concrete_fields}
+    history.objects.create(
+        **fields,
+        history_date=dt.datetime.now(dt.UTC),
+        history_type="+",
+        history_change_reason="告知に基づく初期値",
     )
 
 

@@ -210,8 +210,11 @@ def test_operations_edit_the_incident_and_every_change_is_kept(client, staff) ->
     assert response.status_code == 302, response.context["adminform"].form.errors
     incident.refresh_from_db()
     assert incident.outage_start == jst(2023, 2, 24, 17, 12)
-    assert incident.history.count() == 1
+    assert incident.history.count() == 2  # the notice's values, then this edit
     assert incident.history.first().history_user == staff["operations"]
+    page = client.get(reverse("admin:claims_incident_history", args=[incident.pk])).content.decode()
+    assert "変更者" in page
+    assert "障害開始" in page  # the changed field by its name, old → new
 
 
 def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_on_commit_callbacks) -> None:
