@@ -277,7 +277,13 @@ WHERE e.id = notes.id
 FINAL = f"""
 WITH ranked AS (
   SELECT e.id, coalesce(b.at_final, 0) AS balance_yen,
-         row_number() OVER (PARTITION BY e.inquiry_number ORDER BY {CATEGORY_ORDER}) AS rank
+         row_number() OVER (PARTITION BY e.inquiry_number ORDER BY {CATEGORY_ORDER})
+           -- a coupon whose balance an earlier run already gave to one of its entitlements is covered
+           + CASE WHEN EXISTS (
+               SELECT 1 FROM claims_entitlement o
+               WHERE o.incident_id = e.incident_id AND o.inquiry_number = e.inquiry_number
+                 AND o.final_balance_yen IS NOT NULL AND o.status <> 'covered') THEN 1 ELSE 0 END
+           AS rank
   FROM claims_entitlement e LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number
   WHERE e.incident_id = %(incident)s AND e.status = 'extended' AND e.final_balance_yen IS NULL
 ),

@@ -232,3 +232,33 @@ def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_
     assert run.as_of == jst(2023, 2, 26, 0, 5)
     assert not eligibility_due(incident=incident, now=jst(2023, 2, 26, 23, 59))
     assert eligibility_due(incident=incident, now=jst(2023, 2, 27, 0, 1))  # the 1-1 cut-off
+
+
+def test_a_coupon_is_paid_once_even_when_a_second_group_is_extended_after_its_final_balance(
+    ledger, monkeypatch
+) -> None:
+    # Given the 1-1 coupon's final balance was recorded (payable) by a run after 2023-04-01
+    _run(monkeypatch)
+    left = Entitlement.objects.get(coupon=ledger["left"], category="1-1")
+    assert left.status == Entitlement.Status.PAYABLE
+    # and the same coupon then gets a 2-2 entitlement that the call center extends
+    other = Entitlement.objects.create(
+        incident=left.incident,
+        coupon=ledger["left"],
+        category="2-2",
+        route="callcenter",
+        status=Entitlement.Status.EXTENDED,
+        amount_yen=500,
+        found_at=jst(2023, 4, 11),
+        evidence={},
+    )
+
+    # When the engine runs again
+    _run(monkeypatch, "2023-04-12T10:00:00+09:00")
+
+    # Then the coupon's balance is still paid once: the new entitlement is covered by the 1-1
+    other.refresh_from_db()
+    left.refresh_from_db()
+    assert other.status == Entitlement.Status.COVERED
+    assert left.status == Entitlement.Status.PAYABLE
+    assert Entitlement.objects.filter(coupon=ledger["left"], status="payable").count() == 1
