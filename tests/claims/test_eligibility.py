@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.apps import apps
 from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,15 +46,6 @@ ALL_GROUPS = {"1-1": 0, "1-2": 0, "2-2": 0, "2-1": 0}
 
 
 # --- fixtures and helpers --------------------------------------------------------------------------
-@pytest.fixture
-def incident() -> Incident:
-    """The 2023-02-24 incident as its data migration creates it (re-created after a flush)."""
-    if not Incident.objects.filter(code=INCIDENT_CODE).exists():
-        migration = importlib.import_module("claims.migrations.0002_incident_2023_02_24")
-        migration.create_incident(apps, None)
-    return Incident.objects.get(code=INCIDENT_CODE)
-
-
 def _run(incident: Incident, as_of: dt.datetime = AFTER_FINAL, **kwargs):
     return eligibility_run(incident=incident, as_of=as_of, **kwargs)
 
