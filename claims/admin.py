@@ -46,6 +46,14 @@ coupons_admin.set_balance_checkpoints(_incident_checkpoints)
 class IncidentAdmin(SimpleHistoryAdmin):
     object_history_template = "admin/claims/incident/object_history.html"
     object_history_list_template = "admin/claims/incident/object_history_list.html"
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple_history's version page saves a POST with only the view permission checked: rule
+        # data changes through the change form (change permission, history kept), nowhere else.
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
     list_display = ["name", "outage_start", "outage_end", "extension_valid_until", "final_balance_at"]
     fieldsets = [
         (None, {"fields": ["code", "name"]}),

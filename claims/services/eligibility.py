@@ -165,9 +165,11 @@ GROUP BY h.inquiry_number, r.receipt_numbers
 """
 
 # --- decisions -----------------------------------------------------------------------------------
+# The receipt-site URL goes by SMS (to a mobile number only: 060/070/080/090) or e-mail; an app
+# account with only a landline has nowhere to send it, so its traveller must apply.
 APP_ROUTE = (
     "CASE WHEN c.app_account_id <> '' AND c.app_withdrawn_at IS NULL "
-    "AND (c.app_phone <> '' OR c.app_email <> '') THEN 'app' ELSE 'application' END"
+    "AND (c.app_phone ~ '^\\+81[6789]0' OR c.app_email <> '') THEN 'app' ELSE 'application' END"
 )
 
 
@@ -290,7 +292,7 @@ WITH ranked AS (
 done AS (
   -- A balance below zero (an adjustment took more than was left) pays nothing and needs a look.
   UPDATE claims_entitlement e
-  SET final_balance_yen = greatest(r.balance_yen, 0),
+  SET final_balance_yen = CASE WHEN r.rank > 1 THEN NULL ELSE greatest(r.balance_yen, 0) END,
       status = CASE WHEN r.rank > 1 THEN 'covered' WHEN r.balance_yen > 0 THEN 'payable' ELSE 'used_up' END,
       needs_review = e.needs_review OR r.balance_yen < 0,
       review_note = CASE WHEN r.balance_yen < 0
@@ -344,21 +346,20 @@ def eligibility_run(
         cursor.execute(CANDIDATES_2_1, params)
         for table in ("elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
             cursor.execute(f"ANALYZE {table}")  # temporary tables have no statistics until asked
-        for name, sql in (
-            ("1-1", _insert_entitlements(SELECT_1_1, extended=True, category="1-1")),
-            ("1-2", _insert_entitlements(SELECT_1_2, extended=False, category="1-2")),
-            (
-                "2-2",
-                _insert_entitlements(SELECT_2_X.format(table="elig_2_2"), extended=False, category="2-2"),
-            ),
-            (
-                "2-1",
-                _insert_entitlements(SELECT_2_X.format(table="elig_2_1"), extended=False, category="2-1"),
-            ),
-        ):
+        # A group is decided only once its facts are final: 1-x at their cut-off (travellers could
+        # still pay until then), 2-x once the outage is over.
+        groups = (
+            ("1-1", SELECT_1_1, True, incident.group_1_1_cutoff_at),
+            ("1-2", SELECT_1_2, False, incident.group_1_2_cutoff_at),
+            ("2-2", SELECT_2_X.format(table="elig_2_2"), False, incident.outage_end),
+            ("2-1", SELECT_2_X.format(table="elig_2_1"), False, incident.outage_end),
+        )
+        for name, select_sql, extended, decided_from in groups:
             step(name)
-            cursor.execute(sql, params)
-            summary.created[name] = cursor.fetchone()[0]
+            summary.created[name] = 0
+            if as_of >= decided_from:
+                cursor.execute(_insert_entitlements(select_sql, extended=extended, category=name), params)
+                summary.created[name] = cursor.fetchone()[0]
         step("review")
         cursor.execute(REVIEW, params)
         summary.flagged_for_review = cursor.rowcount

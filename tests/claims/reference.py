@@ -117,9 +117,11 @@ def balance_at(movements: Iterable[MovementRecord], at: dt.datetime) -> int:
 
 
 def route_1_1(coupon: CouponRecord) -> str:
-    """``app`` when charged into an open app account with somewhere to send the URL to."""
+    """``app`` when charged into an open app account with somewhere to send the URL to: an e-mail
+    address, or a mobile number for SMS (DESIGN.md: SMS only to 060/070/080/090)."""
     in_app = coupon.app_account_id != "" and coupon.app_withdrawn_at is None
-    reachable = bool(coupon.app_phone) or bool(coupon.app_email)
+    mobile = str(coupon.app_phone)[:5] in {"+8160", "+8170", "+8180", "+8190"}
+    reachable = mobile or bool(coupon.app_email)
     return "app" if in_app and reachable else "application"
 
 

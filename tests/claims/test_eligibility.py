@@ -160,6 +160,7 @@ APP_VARIANTS = [
     {"app_account_id": "APPMAIL", "app_email": "traveller@example.jp"},
     {"app_account_id": "APPBOTH", "app_phone": "+819012345678", "app_email": "traveller@example.jp"},
     {"app_account_id": "APPNOWHERE"},  # in the app, nowhere to send the URL to
+    {"app_account_id": "APPLANDLINE", "app_phone": "+81312345678"},  # no SMS to a landline
     {
         "app_account_id": "APPGONE",
         "app_phone": "+819012345678",
@@ -749,6 +750,10 @@ def test_a_1_2_coupon_is_judged_on_its_balance_at_midnight_jst_on_2_26(incident,
         pytest.param({"app_account_id": "A1", "app_email": "t@example.jp"}, "app", id="app-email"),
         pytest.param({"app_account_id": "A1"}, "application", id="app-without-contact"),
         pytest.param(
+            {"app_account_id": "A1", "app_phone": "+81312345678"}, "application", id="app-landline-only"
+        ),
+        pytest.param({"app_account_id": "A1", "app_phone": "+817012345678"}, "app", id="app-070-mobile"),
+        pytest.param(
             {"app_account_id": "A1", "app_phone": "+819012345678", "app_withdrawn_at": jst(2023, 3, 1)},
             "application",
             id="app-withdrawn",
@@ -756,7 +761,7 @@ def test_a_1_2_coupon_is_judged_on_its_balance_at_midnight_jst_on_2_26(incident,
         pytest.param({"app_phone": "+819012345678"}, "application", id="paper-only"),
     ],
 )
-def test_the_1_1_route_is_app_only_for_an_open_app_account_with_a_phone_or_email(
+def test_the_1_1_route_is_app_only_for_an_open_app_account_with_a_mobile_or_email(
     incident, store, app, route
 ) -> None:
     # Given a 1-1 coupon with these app details

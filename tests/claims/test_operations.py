@@ -260,5 +260,32 @@ def test_a_coupon_is_paid_once_even_when_a_second_group_is_extended_after_its_fi
     other.refresh_from_db()
     left.refresh_from_db()
     assert other.status == Entitlement.Status.COVERED
+    assert other.final_balance_yen is None  # the balance is counted once, on the payable one
     assert left.status == Entitlement.Status.PAYABLE
     assert Entitlement.objects.filter(coupon=ledger["left"], status="payable").count() == 1
+
+
+def test_the_history_page_cannot_be_used_to_change_the_incident(client, staff) -> None:
+    incident = Incident.objects.get()
+    version = incident.history.first()
+    client.force_login(staff["callcenter"])  # may view the incident, not change it
+    url = reverse("admin:claims_incident_simple_history", args=[incident.pk, version.history_id])
+
+    response = client.post(url, {"outage_start_0": "2023-02-24", "outage_start_1": "00:00:00"})
+
+    assert response.status_code == 403
+    assert Incident.objects.get().outage_start == jst(2023, 2, 24, 16)
+    assert incident.history.count() == 1
+
+
+def test_groups_are_decided_only_once_their_cut_off_has_passed(ledger, monkeypatch) -> None:
+    # When the engine runs just after the 1-2 cut-off (2/26 0:05), a day before the 1-1 one
+    _run(monkeypatch, "2023-02-26T00:05:00+09:00")
+
+    # Then the 1-1 coupon (still usable until 2/26 23:59) is not decided yet; the outage's 2-2 is
+    assert not Entitlement.objects.filter(category="1-1").exists()
+    assert Entitlement.objects.filter(category="2-2").count() == 1
+
+    # And after the 1-1 cut-off it is, with its balance at the cut-off
+    _run(monkeypatch, "2023-02-27T00:05:00+09:00")
+    assert Entitlement.objects.get(category="1-1").amount_yen == 2000

@@ -34,7 +34,7 @@ from psycopg import errors as pg_errors
 
 from coupons.services.importing import direct
 from coupons.services.importing.kinds import COUPONS, KINDS, MOVEMENTS, STORE_SALES, STORES, FileKind
-from coupons.services.importing.reading import _copy_error, _read_header, _utf8_chunks
+from coupons.services.importing.reading import _copy_error, _read_header, _utf8_chunks, refuse_end_marker
 from coupons.services.importing.results import (
     MAX_REPORTED_ERRORS,
     FileResult,
@@ -106,7 +106,8 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
             cursor.execute(create_sql)
             try:
                 with cursor.copy(copy_sql) as copy:
-                    for chunk in _utf8_chunks(stream, name, encoding, first_line=2):
+                    chunks = _utf8_chunks(stream, name, encoding, first_line=2)
+                    for chunk in refuse_end_marker(chunks, name, first_line=2):
                         copy.write(chunk)
                         if progress:
                             progress(name, "copy", min(stream.tell(), size), size)

@@ -248,6 +248,7 @@ COUPONS = FileKind(
             f"r.app_phone IS NOT NULL AND NOT {_phone_pattern_ok(_phone_e164('r.app_phone'))}",
             "電話番号として読めません（E.164 か 090-1234-5678 の形で）",
         ),
+        *_text_checks("app_email", required=False, max_length=254),
         Check(
             "app_email",
             f"r.app_email IS NOT NULL AND r.app_email !~ '{EMAIL_RE}'",

@@ -6,13 +6,13 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from psycopg import errors as pg_errors
 
-from coupons.services.importing.kinds import COUPONS, MOVEMENTS, STORE_SALES, STORES, FileKind
+from coupons.services.importing.kinds import COUPONS, KINDS, MOVEMENTS, STORE_SALES, STORES, FileKind
 from coupons.services.importing.results import ImportFileError, RowError
 
 CHUNK_BYTES = 1 << 20
@@ -60,7 +60,13 @@ def _read_header(name: str, raw: bytes, encoding: str) -> _Header:
 
 
 def _kind_of(names: Sequence[str]) -> FileKind | None:
+    """The kind whose required columns are all there (the one needing the most, if several: extra
+    columns are allowed); failing that, the kind a telling column points to, so that the missing
+    columns can be named."""
     present = set(names)
+    complete = [kind for kind in KINDS if set(kind.required) <= present]
+    if complete:
+        return max(complete, key=lambda kind: len(kind.required))
     for marker, kind in (
         ("movement_id", MOVEMENTS),
         ("receipt_number", STORE_SALES),
@@ -95,6 +101,29 @@ def _utf8_chunks(stream: BinaryIO, name: str, encoding: str, first_line: int) ->
             yield text.encode("utf-8")
         if not chunk:
             return
+
+
+# PostgreSQL's COPY (FORMAT csv) takes a line holding only \. as the end of the data and silently
+# ignores everything after it: such a line must refuse the file instead.
+_END_MARKER = re.compile(rb"^\\\.\r?$", re.MULTILINE)
+END_MARKER_MESSAGE = "「\\.」だけの行があります（データの終わりと誤解されるため取り込めません）"
+
+
+def refuse_end_marker(chunks: Iterable[bytes], name: str, first_line: int) -> Iterator[bytes]:
+    """Pass the chunks through, refusing the file at a line that is exactly ``\\.``."""
+    line = first_line
+    carry = b""
+    for chunk in chunks:
+        block = carry + chunk
+        cut = block.rfind(b"\n") + 1
+        whole, carry = block[:cut], block[cut:]
+        if match := _END_MARKER.search(whole):
+            at = line + whole.count(b"\n", 0, match.start())
+            raise ImportFileError([RowError(name, at, "", END_MARKER_MESSAGE)])
+        line += whole.count(b"\n")
+        yield chunk
+    if _END_MARKER.fullmatch(carry):
+        raise ImportFileError([RowError(name, line, "", END_MARKER_MESSAGE)])
 
 
 _COPY_LINE = re.compile(r"line (\d+)")
