@@ -14,6 +14,7 @@ in the same chunk size, into an unindexed table with the ledger's column types.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -32,8 +33,6 @@ CREATE TABLE bench_raw_movements (
 
 def _run_import(url: str, *paths) -> tuple[float, int]:
     """Wall seconds and the peak RSS (KiB) of an import_regionpay process."""
-    import os
-
     started = time.monotonic()
     child = subprocess.Popen(
         [sys.executable, "manage.py", "import_regionpay", "--no-progress", *map(str, paths)],

@@ -117,7 +117,7 @@ class StatusChangeInline(admin.TabularInline):
 @admin.register(Entitlement)
 class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
     list_display = [
-        "coupon",
+        "coupon_number",
         "category",
         "route",
         "status",
@@ -312,6 +312,7 @@ class InstructionAdmin(admin.ModelAdmin):
 @admin.register(EligibilityRun)
 class EligibilityRunAdmin(admin.ModelAdmin):
     list_display = ["number", "created_at", "created_by", "status", "as_of", "finished_at"]
+    list_select_related = ["created_by"]
     readonly_fields = [
         "incident",
         "created_at",

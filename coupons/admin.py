@@ -77,6 +77,11 @@ class InquiryNumberSearchMixin:
         term = normalize_inquiry_number(search_term or "")
         return super().get_search_results(request, queryset, term)
 
+    @admin.display(description="お問合せ番号", ordering="coupon_id")
+    def coupon_number(self, obj) -> str:
+        # The key itself: listing "coupon" would fetch every row's coupon, one query each.
+        return obj.coupon_id
+
 
 @admin.register(Store)
 class StoreAdmin(ReadOnlyAdmin):
@@ -142,7 +147,7 @@ class CouponAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
 class CouponMovementAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
     list_display = [
         "movement_id",
-        "coupon",
+        "coupon_number",
         "kind",
         "amount_yen",
         "occurred_at",
@@ -173,6 +178,7 @@ class StoreSaleAdmin(ReadOnlyAdmin):
 @admin.register(ImportRun)
 class ImportRunAdmin(admin.ModelAdmin):
     list_display = ["number", "created_at", "created_by", "file_names", "status", "finished_at"]
+    list_select_related = ["created_by"]
     list_filter = ["status"]
     readonly_fields = [
         "created_at",

@@ -153,3 +153,21 @@ def test_an_import_that_breaks_unexpectedly_is_marked_failed_not_left_running(mo
     assert run.status == ImportRun.Status.FAILED
     assert run.errors[0]["message"] == "RuntimeError: disk full"
     assert not Store.objects.exists()
+
+
+def test_the_ledger_list_costs_the_same_queries_for_many_rows_as_for_one(
+    client, staff, django_assert_max_num_queries
+) -> None:
+    store = StoreFactory()
+    MovementFactory(kind="payment", amount_yen=-100, store=store)
+    client.force_login(staff["operations"])
+    url = reverse("admin:coupons_couponmovement_changelist")
+    with django_assert_max_num_queries(20) as one:
+        client.get(url)
+    for _ in range(30):
+        MovementFactory(kind="payment", amount_yen=-100, store=store)
+
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = client.get(url)
+
+    assert page.status_code == 200

@@ -115,10 +115,6 @@ class FileKind:
         return self.required + self.optional
 
 
-def _present(col: str) -> str:
-    return f"r.{col} IS NOT NULL"
-
-
 def _timestamp_checks(col: str, *, required: bool) -> tuple[Check, ...]:
     missing = (Check(col, f"r.{col} IS NULL", "値がありません"),) if required else ()
     return (
