@@ -150,3 +150,14 @@ def test_the_transaction_stays_usable_after_a_refused_change(ledger) -> None:
 
     # Then its work is stored as usual
     assert CouponMovement.objects.get(movement_id="M009").coupon_id == "CB00000001"
+
+
+def test_the_ledger_carries_only_the_indexes_it_needs() -> None:
+    """Every imported movement pays for each index on the ledger: its key, and its coupon. A third
+    (Django's varchar_pattern_ops twin of the key) once cost a 10M import ~30 %."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'coupons_couponmovement' ORDER BY 1"
+        )
+        names = [row[0] for row in cursor.fetchall()]
+    assert names == ["coupons_couponmovement_pkey", "movement_coupon"]
