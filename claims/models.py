@@ -90,7 +90,11 @@ class Entitlement(models.Model):
         REJECTED = "rejected", "対象外と判断"
 
     incident = models.ForeignKey(
-        Incident, on_delete=models.PROTECT, related_name="entitlements", verbose_name="障害"
+        Incident,
+        on_delete=models.PROTECT,
+        related_name="entitlements",
+        db_index=False,  # led by entitlement_once_per_group and entitlement_group_status
+        verbose_name="障害",
     )
     coupon = models.ForeignKey(
         "coupons.Coupon",
@@ -208,6 +212,8 @@ class EligibilityRun(models.Model):
     started_at = models.DateTimeField("開始", null=True, blank=True)
     finished_at = models.DateTimeField("終了", null=True, blank=True)
     summary = models.JSONField("結果", default=dict, blank=True)
+    # Where the next run may start from (claims.services.eligibility.Checkpoint).
+    checkpoint = models.JSONField("到達点", default=dict, blank=True)
     error = models.TextField("エラー", blank=True)
 
     class Meta:

@@ -231,3 +231,34 @@ class ImportRun(models.Model):
     def __str__(self) -> str:
         names = ", ".join(item["name"] for item in self.files)
         return f"#{self.pk} {names}"
+
+
+class LedgerChange(models.Model):
+    """What a write to the platform's data added, for readers that follow it incrementally (the
+    eligibility engine reads only the coupons changed since its last run).
+
+    One row per coupon whose movements were added, per store whose till records were added (with
+    their time span), or a single ``all`` row for a bulk load. ``xact`` is the writing transaction
+    (``pg_current_xact_id()``): a reader that remembers the oldest transaction still running when
+    it began (``pg_snapshot_xmin``) can never miss a change, whatever order transactions commit in.
+    Written by ``coupons.services.ledger_changes`` in the same transaction as the data.
+    """
+
+    class Scope(models.TextChoices):
+        COUPON = "coupon", "クーポン"
+        STORE = "store", "店舗"
+        ALL = "all", "すべて（一括取り込み）"
+
+    xact = models.BigIntegerField("トランザクション")
+    scope = models.CharField("範囲", max_length=8, choices=Scope.choices)
+    key = models.CharField("お問合せ番号／店舗ID", max_length=64, blank=True, db_collation="C")
+    first_at = models.DateTimeField("最初の日時", null=True, blank=True)
+    last_at = models.DateTimeField("最後の日時", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "台帳の変更"
+        verbose_name_plural = "台帳の変更"
+        indexes = [models.Index(fields=["xact"], name="ledger_change_xact")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

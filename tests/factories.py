@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import factory
 
-from coupons.models import Coupon, CouponMovement, Store, StoreSale
+from coupons.models import Coupon, CouponMovement, LedgerChange, Store, StoreSale
+from coupons.services.ledger_changes import ledger_changes_note
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -43,6 +44,7 @@ class CouponFactory(factory.django.DjangoModelFactory):
 class MovementFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = CouponMovement
+        skip_postgeneration_save = True  # the ledger is append-only
 
     movement_id = factory.Sequence(lambda n: f"M{n:011d}")
     coupon = factory.SubFactory(CouponFactory)
@@ -50,13 +52,24 @@ class MovementFactory(factory.django.DjangoModelFactory):
     amount_yen = 0
     occurred_at = factory.LazyFunction(lambda: jst(2023, 2, 24, 12))
 
+    @factory.post_generation
+    def noted(obj, create, extracted, **kwargs) -> None:  # like the importer, for the engine
+        if create:
+            ledger_changes_note(scope=LedgerChange.Scope.COUPON, rows=[(obj.coupon_id, obj.occurred_at)])
+
 
 class StoreSaleFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = StoreSale
+        skip_postgeneration_save = True
 
     store = factory.SubFactory(StoreFactory)
     receipt_number = factory.Sequence(lambda n: f"R{n:09d}")
     occurred_at = factory.LazyFunction(lambda: jst(2023, 2, 24, 18))
     amount_yen = 1000
     tender = StoreSale.Tender.CASH
+
+    @factory.post_generation
+    def noted(obj, create, extracted, **kwargs) -> None:  # like the importer, for the engine
+        if create:
+            ledger_changes_note(scope=LedgerChange.Scope.STORE, rows=[(obj.store_id, obj.occurred_at)])

@@ -5,6 +5,15 @@ The rules are DOMAIN.md's "How the portal decides", with every date and number r
 scans into temporary tables (balances at the three cut-offs per coupon; the outage's payments with
 every cancel and reinstatement), and each group is one ``INSERT ... SELECT``.
 
+A run is full or incremental. A full run reads the whole ledger. An incremental run (given the
+:class:`Checkpoint` of the previous run) re-decides only the coupons whose data changed since, as
+the importer notes them in ``coupons_ledgerchange``: the coupons with new movements, those paid
+during the outage at a store with new till records around it, and those with a decision still
+waiting for its final balance or its reinstatement's echo. Anything that could change a decision
+for every coupon at once — a bulk load, another rule on the incident, the clock passing a cut-off —
+makes the run a full one. Since every rule is per coupon, the two end in the same rows (a property
+test holds them to it).
+
 A run is one transaction under an advisory lock: killed half-way it leaves nothing, run again (or
 twice) it ends with the same rows. A decision is inserted once (``ON CONFLICT DO NOTHING`` on the
 unique coupon-and-group) and never rewritten by a later run: a person's decision (an agent's
@@ -15,6 +24,8 @@ rejection, a confirmation) stands. When later data contradicts a decision, the r
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +34,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 
 from claims.models import Incident
+from coupons.services.ledger_changes import OLDEST_RUNNING_XACT
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -38,15 +50,40 @@ STEPS = ("scan", "1-1", "1-2", "2-2", "2-1", "review", "final", "applied")
 CATEGORY_ORDER = "array_position(ARRAY['1-1', '1-2', '2-1', '2-2', 'other']::text[], e.category::text)"
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a run had seen: every transaction below ``xact`` had ended when it began; the groups
+    (and the final balance) its clock had opened; a digest of the incident's rules."""
+
+    xact: int
+    gates: str
+    rules: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"xact": self.xact, "gates": self.gates, "rules": self.rules}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Checkpoint | None:
+        try:
+            return cls(xact=int(data["xact"]), gates=str(data["gates"]), rules=str(data["rules"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 @dataclass
 class RunSummary:
+    mode: str = "full"
+    coupons: int | None = None  # the coupons an incremental run re-decided
     created: dict[str, int] = field(default_factory=dict)
     flagged_for_review: int = 0
     final_balances_recorded: int = 0
     instructions_applied: int = 0
+    checkpoint: Checkpoint | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "mode": self.mode,
+            "coupons": self.coupons,
             "created": self.created,
             "flagged_for_review": self.flagged_for_review,
             "final_balances_recorded": self.final_balances_recorded,
@@ -73,6 +110,71 @@ def _params(incident: Incident, as_of: dt.datetime) -> dict[str, Any]:
     }
 
 
+def _gates(incident: Incident, as_of: dt.datetime) -> str:
+    """The groups (and the final balance) the clock has opened: see ``eligibility_run``."""
+    opened = (
+        ("1-2", incident.group_1_2_cutoff_at),
+        ("1-1", incident.group_1_1_cutoff_at),
+        ("2-x", incident.outage_end),
+        ("final", incident.final_balance_at),
+    )
+    return ",".join(name for name, at in opened if as_of >= at)
+
+
+def _rules_digest(params: dict[str, Any]) -> str:
+    rules = {k: v for k, v in params.items() if k not in {"now", "when"}}
+    return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- which coupons an incremental run re-decides ------------------------------------------------
+DIRTY_TABLE = 'CREATE TEMP TABLE elig_dirty (inquiry_number text COLLATE "C" PRIMARY KEY) ON COMMIT DROP'
+
+BULK_CHANGE_SINCE = """
+SELECT EXISTS (SELECT 1 FROM coupons_ledgerchange WHERE xact >= %(since)s AND scope = 'all')
+"""
+
+DIRTY_COUPONS = [
+    # New movements.
+    """
+    INSERT INTO elig_dirty
+    SELECT DISTINCT key FROM coupons_ledgerchange WHERE xact >= %(since)s AND scope = 'coupon'
+    ON CONFLICT DO NOTHING
+    """,
+    # Decisions waiting for their final balance (an agent's confirmation after the final instant)
+    # or for the echo of a reinstatement.
+    """
+    INSERT INTO elig_dirty
+    SELECT e.inquiry_number FROM claims_entitlement e
+    WHERE e.incident_id = %(incident)s AND e.status = 'extended' AND e.final_balance_yen IS NULL
+      AND %(now)s >= %(final)s
+    UNION
+    SELECT e.inquiry_number
+    FROM claims_instruction i JOIN claims_entitlement e ON e.id = i.entitlement_id
+    WHERE e.incident_id = %(incident)s AND i.action = 'reinstate' AND i.applied_at IS NULL
+    ON CONFLICT DO NOTHING
+    """,
+]
+
+# New till records near the outage: the coupons paid at those stores during it (2-1 evidence).
+DIRTY_STORES = """
+SELECT DISTINCT key FROM coupons_ledgerchange
+WHERE xact >= %(since)s AND scope = 'store'
+  AND first_at <= %(end)s + make_interval(secs => %(till)s)
+  AND last_at >= %(start)s - make_interval(secs => %(till)s)
+"""
+
+DIRTY_BY_STORE = """
+INSERT INTO elig_dirty
+SELECT DISTINCT m.inquiry_number FROM coupons_couponmovement m
+WHERE m.kind = 'payment' AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s
+  AND m.store_id = ANY(%(stores)s)
+ON CONFLICT DO NOTHING
+"""
+
+# Restricts a scan of the ledger (``m``) or of the decisions (``e``) to the coupons re-decided.
+DIRTY_ONLY = "{alias}.inquiry_number IN (SELECT inquiry_number FROM elig_dirty)"
+
+
 # --- the two scans of the ledger ---------------------------------------------------------------
 SCAN_BALANCES = """
 CREATE TEMP TABLE elig_balance ON COMMIT DROP AS
@@ -81,6 +183,7 @@ SELECT m.inquiry_number,
        coalesce(sum(m.amount_yen) FILTER (WHERE m.occurred_at < %(c11)s), 0) AS at_1_1,
        coalesce(sum(m.amount_yen) FILTER (WHERE m.occurred_at < %(final)s), 0) AS at_final
 FROM coupons_couponmovement m
+WHERE {scope}
 GROUP BY m.inquiry_number
 """
 
@@ -88,8 +191,9 @@ SCAN_EVENTS = """
 CREATE TEMP TABLE elig_event ON COMMIT DROP AS
 SELECT m.movement_id, m.inquiry_number, m.kind, m.amount_yen, m.occurred_at, m.store_id, m.request_id
 FROM coupons_couponmovement m
-WHERE (m.kind = 'payment' AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s)
-   OR m.kind IN ('cancel', 'reinstatement')
+WHERE ((m.kind = 'payment' AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s)
+       OR m.kind IN ('cancel', 'reinstatement'))
+  AND {scope}
 """
 
 # Payments inside the outage window that no cancel carrying their request_id reversed.
@@ -247,12 +351,13 @@ WITH current AS (
   LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number AND e.category IN ('1-1', '1-2')
   LEFT JOIN elig_2_1 c21 ON c21.inquiry_number = e.inquiry_number AND e.category = '2-1'
   LEFT JOIN elig_2_2 c22 ON c22.inquiry_number = e.inquiry_number AND e.category = '2-2'
-  WHERE e.incident_id = %(incident)s AND e.category <> 'other' AND NOT e.needs_review
+  WHERE e.incident_id = %(incident)s AND e.category <> 'other' AND NOT e.needs_review AND {scope}
 ),
 final AS (
   SELECT e.id, greatest(coalesce(b.at_final, 0), 0) AS final_now
   FROM claims_entitlement e LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number
   WHERE e.incident_id = %(incident)s AND e.final_balance_yen IS NOT NULL AND NOT e.needs_review
+    AND {scope}
 ),
 changed AS (
   SELECT current.id,
@@ -288,6 +393,7 @@ WITH ranked AS (
            AS rank
   FROM claims_entitlement e LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number
   WHERE e.incident_id = %(incident)s AND e.status = 'extended' AND e.final_balance_yen IS NULL
+    AND {{scope}}
 ),
 done AS (
   -- A balance below zero (an adjustment took more than was left) pays nothing and needs a look.
@@ -322,9 +428,17 @@ WHERE e.kind = 'reinstatement' AND e.request_id = i.instruction_id AND i.applied
 
 
 def eligibility_run(
-    *, incident: Incident, as_of: dt.datetime, progress: Progress | None = None
+    *,
+    incident: Incident,
+    as_of: dt.datetime,
+    progress: Progress | None = None,
+    since: Checkpoint | None = None,
 ) -> RunSummary:
-    """Run every rule for ``incident`` as the portal's clock reads ``as_of``; see the module doc."""
+    """Run every rule for ``incident`` as the portal's clock reads ``as_of``; see the module doc.
+
+    With ``since`` (the previous run's checkpoint) the run is incremental when it can be; the
+    summary says which it was and carries the checkpoint for the next run.
+    """
     params = _params(incident, as_of)
     summary = RunSummary()
 
@@ -334,12 +448,24 @@ def eligibility_run(
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK, incident.pk])
+        # Before reading anything: whatever this run may not see is at or above this transaction.
+        cursor.execute(f"SELECT {OLDEST_RUNNING_XACT}")
+        summary.checkpoint = Checkpoint(
+            xact=cursor.fetchone()[0], gates=_gates(incident, as_of), rules=_rules_digest(params)
+        )
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        for table in ("elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
+        for table in ("elig_dirty", "elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
         step("scan")
-        cursor.execute(SCAN_BALANCES, params)
-        cursor.execute(SCAN_EVENTS, params)
+        incremental = _can_be_incremental(cursor, since, summary.checkpoint)
+        if incremental:
+            summary.mode = "incremental"
+            summary.coupons = _dirty_coupons(cursor, {**params, "since": since.xact})  # type: ignore[union-attr]
+            scope = {"ledger": DIRTY_ONLY.format(alias="m"), "decisions": DIRTY_ONLY.format(alias="e")}
+        else:
+            scope = {"ledger": "true", "decisions": "true"}
+        cursor.execute(SCAN_BALANCES.format(scope=scope["ledger"]), params)
+        cursor.execute(SCAN_EVENTS.format(scope=scope["ledger"]), params)
         cursor.execute("CREATE INDEX ON elig_event (inquiry_number, request_id)")
         cursor.execute("ANALYZE elig_event")
         cursor.execute(CANDIDATES_2_2, params)
@@ -361,13 +487,35 @@ def eligibility_run(
                 cursor.execute(_insert_entitlements(select_sql, extended=extended, category=name), params)
                 summary.created[name] = cursor.fetchone()[0]
         step("review")
-        cursor.execute(REVIEW, params)
+        cursor.execute(REVIEW.format(scope=scope["decisions"]), params)
         summary.flagged_for_review = cursor.rowcount
         step("final")
         if as_of >= incident.final_balance_at:
-            cursor.execute(FINAL, params)
+            cursor.execute(FINAL.format(scope=scope["decisions"]), params)
             summary.final_balances_recorded = cursor.fetchone()[0]
         step("applied")
         cursor.execute(APPLIED, params)
         summary.instructions_applied = cursor.rowcount
     return summary
+
+
+def _can_be_incremental(cursor, since: Checkpoint | None, now: Checkpoint) -> bool:
+    """Only the data changed since ``since``, coupon by coupon: same rules, same gates, no bulk load."""
+    if since is None or since.gates != now.gates or since.rules != now.rules:
+        return False
+    cursor.execute(BULK_CHANGE_SINCE, {"since": since.xact})
+    return not cursor.fetchone()[0]
+
+
+def _dirty_coupons(cursor, params: dict[str, Any]) -> int:
+    """Fill ``elig_dirty`` with the coupons to re-decide; return how many."""
+    cursor.execute(DIRTY_TABLE)
+    for sql in DIRTY_COUPONS:
+        cursor.execute(sql, params)
+    cursor.execute(DIRTY_STORES, params)
+    stores = [row[0] for row in cursor.fetchall()]
+    if stores:  # rare after the outage day: this one scans the outage's payments
+        cursor.execute(DIRTY_BY_STORE, {**params, "stores": stores})
+    cursor.execute("ANALYZE elig_dirty")
+    cursor.execute("SELECT count(*) FROM elig_dirty")
+    return cursor.fetchone()[0]

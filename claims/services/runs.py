@@ -10,9 +10,12 @@ import datetime as dt
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import BigIntegerField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from claims.models import EligibilityRun, Incident
-from claims.services.eligibility import eligibility_run
+from claims.services.eligibility import Checkpoint, eligibility_run
 from config import clock
 
 
@@ -37,9 +40,10 @@ def eligibility_run_create(
     return run
 
 
-def eligibility_run_execute(*, run_id: int) -> EligibilityRun:
-    """Run the engine for a recorded run. A finished run is left as it is; a run whose worker died
-    is simply run again (the engine is one transaction and idempotent)."""
+def eligibility_run_execute(*, run_id: int, full: bool = False) -> EligibilityRun:
+    """Run the engine for a recorded run: incremental from the last successful run's checkpoint
+    when it can be, or ``full``. A finished run is left as it is; a run whose worker died is simply
+    run again (the engine is one transaction and idempotent)."""
     with transaction.atomic():
         run = EligibilityRun.objects.select_for_update().select_related("incident").get(pk=run_id)
         if run.status in {EligibilityRun.Status.SUCCEEDED, EligibilityRun.Status.FAILED}:
@@ -52,8 +56,9 @@ def eligibility_run_execute(*, run_id: int) -> EligibilityRun:
     def progress(step: str, done: int, total: int) -> None:
         cache.set(progress_key(run_id), {"step": step, "done": done, "total": total}, 3600)
 
+    since = None if full else _last_checkpoint(run.incident)
     try:
-        summary = eligibility_run(incident=run.incident, as_of=run.as_of, progress=progress)
+        summary = eligibility_run(incident=run.incident, as_of=run.as_of, progress=progress, since=since)
     except Exception as exc:
         run.status = EligibilityRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"
@@ -64,9 +69,23 @@ def eligibility_run_execute(*, run_id: int) -> EligibilityRun:
         cache.delete(progress_key(run_id))
     run.status = EligibilityRun.Status.SUCCEEDED
     run.summary = summary.as_dict()
+    run.checkpoint = summary.checkpoint.as_dict() if summary.checkpoint else {}
     run.finished_at = clock.now()
-    run.save(update_fields=["status", "summary", "finished_at"])
+    run.save(update_fields=["status", "summary", "checkpoint", "finished_at"])
     return run
+
+
+def _last_checkpoint(incident: Incident) -> Checkpoint | None:
+    """The checkpoint of the incident's successful run that has seen the most (runs are serialised,
+    but a queued run may execute after a later one: order by what they saw, not when)."""
+    seen = Cast(KT("checkpoint__xact"), BigIntegerField())
+    latest = (
+        incident.runs.filter(status=EligibilityRun.Status.SUCCEEDED, checkpoint__has_key="xact")
+        .order_by(seen.desc(nulls_last=True), "-pk")
+        .values_list("checkpoint", flat=True)
+        .first()
+    )
+    return Checkpoint.from_dict(latest) if latest else None
 
 
 def eligibility_due(*, incident: Incident, now: dt.datetime) -> bool:

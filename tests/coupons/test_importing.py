@@ -15,8 +15,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from coupons.models import Coupon, CouponMovement, Store, StoreSale
+from coupons.models import Coupon, CouponMovement, LedgerChange, Store, StoreSale
 from coupons.services.importing import MAX_REPORTED_ERRORS, regionpay_import
+from tests.factories import jst
 
 pytestmark = pytest.mark.django_db
 
@@ -318,11 +319,22 @@ def test_files_with_crlf_line_endings_import(write_csv) -> None:
 
 
 # --- 2. re-import and overlap --------------------------------------------------------------------
+def _last_change() -> int:
+    return LedgerChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def _changes_since(last: int) -> list[tuple]:
+    return list(
+        LedgerChange.objects.filter(id__gt=last)
+        .values_list("scope", "key", "first_at", "last_at")
+        .order_by("key")
+    )
 
 
 def test_reimporting_the_same_files_changes_no_count(imported) -> None:
     # Given the valid files already imported
     before = table_counts()
+    before_changes = _last_change()
 
     # When the same files are imported again
     outcome = regionpay_import(paths=list(imported.values()))
@@ -330,6 +342,7 @@ def test_reimporting_the_same_files_changes_no_count(imported) -> None:
     # Then nothing is added, and every row is reported unchanged
     assert outcome.ok
     assert table_counts() == before
+    assert _changes_since(before_changes) == []  # nothing for the engine to re-decide
     assert [(r.kind, r.rows, r.inserted, r.unchanged, r.conflicts) for r in outcome.results] == [
         ("stores", 2, 0, 2, 0),
         ("coupons", 3, 0, 3, 0),
@@ -342,6 +355,7 @@ def test_reimporting_the_same_files_changes_no_count(imported) -> None:
 def test_an_overlapping_movements_file_inserts_only_the_new_rows(imported, write_csv) -> None:
     # Given the valid files imported, and a movements file with 3 old rows and 3 new ones
     before = table_counts()
+    before_changes = _last_change()
     new_rows = [
         ["M101", "CB00000003", "issue", "2000", "2023-02-24T08:30:00+09:00", "", "", ""],
         ["M102", "CB00000003", "payment", "-700", "2023-02-24T19:00:00+09:00", "S002", "RQ-9", ""],
@@ -358,11 +372,17 @@ def test_an_overlapping_movements_file_inserts_only_the_new_rows(imported, write
     assert (result.rows, result.inserted, result.unchanged, result.conflicts) == (6, 3, 3, 0)
     assert table_counts() == {**before, "CouponMovement": before["CouponMovement"] + 3}
     assert CouponMovement.objects.filter(movement_id__in=["M101", "M102", "M103"]).count() == 3
+    # and the change log names the two coupons of the new rows, for the engine's next run
+    assert sorted(_changes_since(before_changes)) == [
+        ("coupon", "CB00000002", jst(2023, 2, 25, 10), jst(2023, 2, 25, 10)),
+        ("coupon", "CB00000003", jst(2023, 2, 24, 8, 30), jst(2023, 2, 24, 19)),
+    ]
 
 
 def test_an_overlapping_store_sales_file_inserts_only_the_new_receipts(imported, write_csv) -> None:
     # Given the valid files imported, and a store-sales file repeating one receipt and adding one
     before = table_counts()
+    before_changes = _last_change()
     overlap = write_csv(
         "store_sales-2.csv",
         STORE_SALES_HEADER,
@@ -377,6 +397,8 @@ def test_an_overlapping_store_sales_file_inserts_only_the_new_receipts(imported,
     [result] = outcome.results
     assert (result.rows, result.inserted, result.unchanged, result.conflicts) == (2, 1, 1, 0)
     assert table_counts() == {**before, "StoreSale": before["StoreSale"] + 1}
+    # and the change log names the store of the new receipt, with the time it covers
+    assert _changes_since(before_changes) == [("store", "S002", jst(2023, 2, 24, 19), jst(2023, 2, 24, 19))]
 
 
 def test_a_row_differing_only_in_surrounding_spaces_and_offset_is_unchanged(imported, write_csv) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from coupons.models import Coupon, CouponMovement, Store
+from coupons.models import Coupon, CouponMovement, LedgerChange, Store
 from coupons.services.importing import direct, regionpay_import
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the direct path owns its transaction
@@ -64,6 +64,8 @@ def test_a_valid_file_of_new_movements_is_copied_directly_with_typed_values(plat
     (result,) = outcome.results
     assert result.method == "direct"
     assert (result.rows, result.inserted, result.unchanged, result.conflicts) == (6, 6, 0, 0)
+    # a bulk load tells the engine to start over rather than listing every coupon
+    assert list(LedgerChange.objects.values_list("scope", "key")) == [("all", "")]
     payment = CouponMovement.objects.get(movement_id="P1")
     assert payment.amount_yen == -500
     assert payment.occurred_at.isoformat() == "2023-02-24T18:03:12+00:00"
@@ -83,6 +85,7 @@ def test_reimporting_a_large_file_goes_through_staging_and_changes_nothing(platf
     assert result.method == "staging"
     assert (result.inserted, result.unchanged) == (0, 6)
     assert _counts() == before
+    assert LedgerChange.objects.count() == 1  # the first import's; nothing new to follow
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""python manage.py run_eligibility [--incident CODE]"""
+"""python manage.py run_eligibility [--incident CODE] [--full]"""
 
 from __future__ import annotations
 
@@ -16,18 +16,29 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--incident", help="incident code (default: the only incident)")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="read the whole ledger (by default only the coupons changed since the last run)",
+        )
 
-    def handle(self, *args, incident: str | None, **options) -> None:
+    def handle(self, *args, incident: str | None, full: bool, **options) -> None:
         incidents = Incident.objects.filter(code=incident) if incident else Incident.objects.all()
         if incidents.count() != 1:
             raise CommandError("name the incident with --incident CODE")
         started = time.monotonic()  # wall time: the portal's clock may be pinned
         run = eligibility_run_create(incident=incidents.get(), created_by=None, enqueue=False)
-        run = eligibility_run_execute(run_id=run.pk)
+        run = eligibility_run_execute(run_id=run.pk, full=full)
         summary = run.summary
+        mode = (
+            f"incremental: re-decided {summary['coupons']:,} of the coupons"
+            if summary.get("mode") == "incremental"
+            else "full"
+        )
         created = ", ".join(f"{group}: {count:,}" for group, count in summary["created"].items())
         self.stdout.write(
-            f"run #{run.pk} as of {timezone.localtime(run.as_of):%Y-%m-%d %H:%M} JST: created {created}; "
+            f"run #{run.pk} ({mode}) as of {timezone.localtime(run.as_of):%Y-%m-%d %H:%M} JST: "
+            f"created {created}; "
             f"flagged for review {summary['flagged_for_review']:,}; "
             f"final balances {summary['final_balances_recorded']:,}; "
             f"instructions applied {summary['instructions_applied']:,} "

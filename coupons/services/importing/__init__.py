@@ -44,6 +44,7 @@ from coupons.services.importing.results import (
     RowError,
 )
 from coupons.services.importing.staging import _merge, _stage_sql
+from coupons.services.ledger_changes import ledger_changes_note_all
 
 __all__ = [
     "COUPONS",
@@ -84,6 +85,7 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     rows = direct.copy_direct(cursor, stream, name, header, size, progress)
+                    ledger_changes_note_all()  # a bulk load: followers start over
                 return FileResult(
                     file=name,
                     kind=header.kind.name,

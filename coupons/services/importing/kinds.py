@@ -109,6 +109,9 @@ class FileKind:
     checks: tuple[Check, ...]
     joins: tuple[str, ...] = ()
     direct: DirectCopy | None = None
+    # What a new row of this kind changes for the readers that follow the ledger
+    # (``coupons.services.ledger_changes``): (scope, key column); None for reference data.
+    change: tuple[str, str] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -287,6 +290,7 @@ MOVEMENTS = FileKind(
     name="movements",
     table="coupons_couponmovement",
     key=("movement_id",),
+    change=("coupon", "inquiry_number"),
     required=("movement_id", "inquiry_number", "kind", "amount_yen", "occurred_at"),
     optional=("store_id", "request_id", "app_account_id"),
     typed={
@@ -355,6 +359,7 @@ STORE_SALES = FileKind(
     name="store_sales",
     table="coupons_storesale",
     key=("store_id", "receipt_number"),
+    change=("store", "store_id"),
     required=("store_id", "receipt_number", "occurred_at", "amount_yen", "tender"),
     optional=("inquiry_number",),
     typed={

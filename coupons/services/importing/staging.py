@@ -9,6 +9,7 @@ from psycopg import errors as pg_errors
 
 from coupons.services.importing.reading import _Header
 from coupons.services.importing.results import MAX_REPORTED_ERRORS, ImportFileError, RowError
+from coupons.services.ledger_changes import log_keys_sql
 
 
 # --- the import ------------------------------------------------------------------------------------
@@ -83,13 +84,24 @@ def _merge(cursor, name: str, header: _Header, rows: int) -> tuple[int, int, lis
     typed_rows = _typed_rows(header)
     try:
         with transaction.atomic():
-            cursor.execute(
+            insert = (
                 f"INSERT INTO {kind.table} ({columns}) "
                 # No ORDER BY: the staging table is read in file order, and a sort would spill.
                 f"SELECT {columns} FROM ({typed_rows}) t "
                 f"ON CONFLICT ({', '.join(kind.key)}) DO NOTHING"
             )
-            inserted = cursor.rowcount
+            if kind.change is None:
+                cursor.execute(insert)
+                inserted = cursor.rowcount
+            else:
+                # The new rows' coupons (or stores) go to the change log in the same statement.
+                scope, key = kind.change
+                cursor.execute(
+                    f"WITH inserted AS ({insert} RETURNING {key}, occurred_at), "
+                    f"logged AS ({log_keys_sql(scope, 'SELECT * FROM inserted')}) "
+                    "SELECT count(*) FROM inserted"
+                )
+                inserted = cursor.fetchone()[0]
     except (
         pg_errors.DataError,
         pg_errors.IntegrityError,
