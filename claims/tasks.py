@@ -17,8 +17,9 @@ def eligibility_run_execute_task(run_id: int) -> None:
 
 @shared_task
 def eligibility_tick_task() -> None:
-    """Beat calls this every few minutes; a run starts just after each cut-off the clock passes.
-    The cut-offs are the incident's data, so a corrected date needs no new schedule."""
+    """Beat calls this every few minutes; a run starts just after each cut-off the clock passes,
+    and after new data arrived (an incremental run, cheap). The cut-offs are the incident's data,
+    so a corrected date needs no new schedule."""
     now = clock.now()
     for incident in Incident.objects.all():
         if eligibility_due(incident=incident, now=now):

@@ -17,6 +17,7 @@ from django.db.models.functions import Cast
 from claims.models import EligibilityRun, Incident
 from claims.services.eligibility import Checkpoint, eligibility_run
 from config import clock
+from coupons.models import LedgerChange
 
 
 def progress_key(run_id: int) -> str:
@@ -89,7 +90,8 @@ def _last_checkpoint(incident: Incident) -> Checkpoint | None:
 
 
 def eligibility_due(*, incident: Incident, now: dt.datetime) -> bool:
-    """True when a cut-off (1-2, 1-1, final balance) has passed since the last successful run."""
+    """True when a run has something to do: a cut-off (the outage's end for 2-x, 1-2, 1-1, the final
+    balance) has passed since the last successful run, or data arrived since it."""
     if incident.runs.filter(
         status__in=[EligibilityRun.Status.QUEUED, EligibilityRun.Status.RUNNING]
     ).exists():
@@ -100,5 +102,17 @@ def eligibility_due(*, incident: Incident, now: dt.datetime) -> bool:
         .values_list("as_of", flat=True)
         .first()
     )
-    cutoffs = (incident.group_1_2_cutoff_at, incident.group_1_1_cutoff_at, incident.final_balance_at)
-    return any(cut <= now and (last is None or last < cut) for cut in cutoffs)
+    cutoffs = (
+        incident.outage_end,
+        incident.group_1_2_cutoff_at,
+        incident.group_1_1_cutoff_at,
+        incident.final_balance_at,
+    )
+    if any(cut <= now and (last is None or last < cut) for cut in cutoffs):
+        return True
+    checkpoint = _last_checkpoint(incident)
+    return (
+        checkpoint is not None
+        and now >= incident.outage_end  # before it, no group can be decided
+        and LedgerChange.objects.filter(xact__gte=checkpoint.xact).exists()
+    )

@@ -15,6 +15,7 @@ from django.urls import reverse
 from claims.models import EligibilityRun, Entitlement, Incident
 from claims.services.runs import eligibility_due
 from claims.tasks import eligibility_tick_task
+from coupons.models import LedgerChange
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, StoreSaleFactory, jst
 
 pytestmark = pytest.mark.django_db
@@ -219,7 +220,8 @@ def test_operations_edit_the_incident_and_every_change_is_kept(client, staff) ->
 
 def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_on_commit_callbacks) -> None:
     incident = Incident.objects.get()
-    assert not eligibility_due(incident=incident, now=jst(2023, 2, 25, 23, 59))
+    assert not eligibility_due(incident=incident, now=jst(2023, 2, 24, 23, 59))  # the outage goes on
+    assert eligibility_due(incident=incident, now=jst(2023, 2, 25, 0, 1))  # over: 2-x can be decided
 
     with time_machine.travel(jst(2023, 2, 26, 0, 5), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
@@ -232,6 +234,40 @@ def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_
     assert run.as_of == jst(2023, 2, 26, 0, 5)
     assert not eligibility_due(incident=incident, now=jst(2023, 2, 26, 23, 59))
     assert eligibility_due(incident=incident, now=jst(2023, 2, 27, 0, 1))  # the 1-1 cut-off
+
+
+def test_beat_starts_a_run_when_new_movements_arrived_since_the_last_one(
+    django_capture_on_commit_callbacks,
+) -> None:
+    incident = Incident.objects.get()
+    coupon = CouponFactory()
+    MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 23, 10))
+    with (
+        time_machine.travel(jst(2023, 2, 27, 0, 5), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        eligibility_tick_task()
+    LedgerChange.objects.all().delete()  # what that run saw (a test is one transaction)
+    assert not eligibility_due(incident=incident, now=jst(2023, 2, 27, 0, 10))
+
+    # A later file brings a payment made before the 1-1 cut-off
+    MovementFactory(
+        coupon=coupon,
+        kind="payment",
+        amount_yen=-500,
+        occurred_at=jst(2023, 2, 26, 12),
+        store=StoreFactory(),
+    )
+    assert eligibility_due(incident=incident, now=jst(2023, 2, 27, 0, 10))
+    with (
+        time_machine.travel(jst(2023, 2, 27, 0, 10), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        eligibility_tick_task()
+
+    latest = EligibilityRun.objects.order_by("-pk").first()
+    assert (latest.summary["mode"], latest.summary["coupons"]) == ("incremental", 1)
+    assert Entitlement.objects.get(coupon=coupon).needs_review  # 3,000 recorded, 2,500 now
 
 
 def test_a_coupon_is_paid_once_even_when_a_second_group_is_extended_after_its_final_balance(

@@ -14,7 +14,8 @@ How a file goes in, in one transaction of its own:
    seen before with different content): conflicts are reported and never overwrite.
 
 Large files of new, valid movements take a faster road first (``direct``: COPY straight into the
-ledger) and fall back to the staging path at the first doubt, so the outcome is the same.
+ledger; ``bulk``, for the first load of an empty ledger: in parallel into a new table swapped in at
+the end) and fall back to the staging path at the first doubt, so the outcome is the same.
 
 Files given together are taken in dependency order (stores, coupons, movements, store sales).
 
@@ -32,7 +33,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from psycopg import errors as pg_errors
 
-from coupons.services.importing import direct
+from coupons.services.importing import bulk, direct
 from coupons.services.importing.kinds import COUPONS, KINDS, MOVEMENTS, STORE_SALES, STORES, FileKind
 from coupons.services.importing.reading import _copy_error, _read_header, _utf8_chunks, refuse_end_marker
 from coupons.services.importing.results import (
@@ -81,7 +82,26 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
     with path.open("rb") as stream:
         header = _read_header(name, stream.readline(), encoding)
         body = stream.tell()
-        if direct.direct_eligible(header, encoding, size):
+        take_direct = direct.direct_eligible(header, encoding, size)
+        if bulk.bulk_eligible(header, encoding, size):
+            try:
+                rows = bulk.bulk_load(path, name, header, body, size, progress)
+                return FileResult(
+                    file=name,
+                    kind=header.kind.name,
+                    rows=rows,
+                    inserted=rows,
+                    unchanged=0,
+                    conflicts=0,
+                    seconds=time.monotonic() - started,
+                    method="bulk",
+                )
+            except bulk.NotBulk as exc:
+                logger.info("import %s: not a bulk load (%s)", name, exc)
+            except direct.NotDirect as exc:
+                logger.info("import %s: staging path (%s)", name, exc)
+                take_direct = False  # the direct path would doubt the same line
+        if take_direct:
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     rows = direct.copy_direct(cursor, stream, name, header, size, progress)

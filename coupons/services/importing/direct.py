@@ -41,7 +41,7 @@ def direct_eligible(header: _Header, encoding: str, size: int) -> bool:
     )
 
 
-def _offset_lines(header: _Header) -> re.Pattern[bytes]:
+def offset_lines(header: _Header) -> re.Pattern[bytes]:
     """Matches a line whose ``timestamp_column`` is an ISO timestamp with an offset (simple CSV:
     a quote before that column makes the line not match, and so sends the file to staging)."""
     assert header.kind.direct is not None  # noqa: S101 - guarded by direct_eligible
@@ -52,32 +52,57 @@ def _offset_lines(header: _Header) -> re.Pattern[bytes]:
     )
 
 
-def copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int, progress) -> int:
-    """COPY the file into its table; return the rows copied, or raise _NotDirect."""
-    kind = header.kind
-    direct = kind.direct
+def copy_sql(header: _Header, table: str) -> str:
+    """COPY of the file's columns, in the file's order, into ``table``."""
+    direct = header.kind.direct
     assert direct is not None  # noqa: S101 - guarded by direct_eligible
-    columns = ", ".join(header.names)
     not_null = [c for c in direct.not_null_text if c in header.names]
     options = "FORMAT csv" + (f", FORCE_NOT_NULL ({', '.join(not_null)})" if not_null else "")
-    lines_ok = _offset_lines(header)
+    return f"COPY {table} ({', '.join(header.names)}) FROM STDIN WITH ({options})"
+
+
+def checked_lines(lines_ok: re.Pattern[bytes], carry: bytes, chunk: bytes, *, final: bool) -> bytes:
+    """Check the whole lines of ``carry + chunk`` (all of it when ``final``); return the rest."""
+    block = carry + chunk
+    if not final:
+        cut = block.rfind(b"\n") + 1
+        block, carry = block[:cut], block[cut:]
+    else:
+        carry = b""
+    if block and len(lines_ok.findall(block)) != block.count(b"\n") + (0 if block.endswith(b"\n") else 1):
+        raise NotDirect("a timestamp without an offset, or a line too complex to check")
+    return carry
+
+
+def count_suspicious(cursor, header: _Header, table: str, where: str) -> tuple[int, int]:
+    """(rows, suspicious rows) of ``table`` matching ``where``: see DirectCopy.suspicious."""
+    direct = header.kind.direct
+    assert direct is not None  # noqa: S101 - guarded by direct_eligible
+    cursor.execute(
+        f"""
+        SELECT count(*), count(*) FILTER (WHERE {direct.suspicious})
+        FROM {table} m {" ".join(direct.joins)}
+        WHERE {where}
+        """
+    )
+    rows, suspicious = cursor.fetchone()
+    return rows, suspicious
+
+
+def copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int, progress) -> int:
+    """COPY the file into its table; return the rows copied, or raise NotDirect."""
+    kind = header.kind
+    lines_ok = offset_lines(header)
     carry = b""
     try:
         # psycopg's queued writer thread buys nothing measurable here (the server is the bottleneck)
         # and would buffer up to 128 MB: the plain writer keeps memory flat.
-        with cursor.copy(f"COPY {kind.table} ({columns}) FROM STDIN WITH ({options})") as copy:
+        with cursor.copy(copy_sql(header, kind.table)) as copy:
             while True:
                 chunk = stream.read(CHUNK_BYTES)
-                block = carry + chunk
+                carry = checked_lines(lines_ok, carry, chunk, final=not chunk)
                 if chunk:
-                    cut = block.rfind(b"\n") + 1
-                    block, carry = block[:cut], block[cut:]
-                if block and len(lines_ok.findall(block)) != block.count(b"\n") + (
-                    0 if block.endswith(b"\n") else 1
-                ):
-                    raise NotDirect("a timestamp without an offset, or a line too complex to check")
-                if block:
-                    copy.write(block)
+                    copy.write(chunk)
                 if progress:
                     progress(name, "copy", min(stream.tell(), size), size)
                 if not chunk:
@@ -86,14 +111,7 @@ def copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int,
         # Not the message: it may quote a value, and values stay out of logs.
         raise NotDirect(type(exc).__name__) from exc
     copied = cursor.rowcount
-    cursor.execute(
-        f"""
-        SELECT count(*), count(*) FILTER (WHERE {direct.suspicious})
-        FROM {kind.table} m {" ".join(direct.joins)}
-        WHERE m.xmin = pg_current_xact_id()::xid
-        """
-    )
-    new_rows, suspicious = cursor.fetchone()
+    new_rows, suspicious = count_suspicious(cursor, header, kind.table, "m.xmin = pg_current_xact_id()::xid")
     if new_rows != copied or suspicious:
         raise NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {copied})")
     return copied

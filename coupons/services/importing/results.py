@@ -51,7 +51,9 @@ class FileResult:
     conflicts: int
     conflict_examples: list[RowError] = field(default_factory=list)
     seconds: float = 0.0
-    method: str = "staging"  # or "direct": COPY straight into the table (large valid new files)
+    # "staging", "direct" (COPY straight into the table: large valid new files) or "bulk" (the first
+    # load of an empty ledger, in parallel into a new table swapped in)
+    method: str = "staging"
 
     def as_dict(self) -> dict[str, object]:
         return {

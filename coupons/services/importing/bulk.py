@@ -1,0 +1,226 @@
+"""The bulk path: the first load of the ledger, in parallel, into a table of its own.
+
+Into an empty ledger the fastest safe road is the one ``pg_restore`` takes: copy the rows into a
+new table without indexes, in parallel (one connection per part of the file), build the indexes
+once from sorted data, check the rows, and only then, in one short transaction, put the new table
+in the ledger's place. Until that transaction nothing of the file is in the ledger. At any doubt on
+the way the new table is dropped and the file takes the direct or the staging path, which decide
+exactly as before and name any bad line.
+
+The new table is made from the ledger itself (``LIKE ... INCLUDING ALL EXCLUDING INDEXES``) and
+its indexes, key and triggers are re-created from the catalogue definitions of the ledger's own,
+so the swap follows whatever the migrations made of the ledger (a test compares the two). The path
+stands aside when the swap could lose something: grants, storage options, inheritance, a view or
+a foreign key that depends on the ledger.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import IntegrityError, connection, transaction
+from psycopg import errors as pg_errors
+
+from coupons.services.importing import direct
+from coupons.services.importing.reading import CHUNK_BYTES, _Header
+from coupons.services.importing.results import Progress
+from coupons.services.ledger_changes import ledger_changes_note_all
+
+logger = logging.getLogger(__name__)
+
+LEDGER = "coupons_couponmovement"
+LOAD = "coupons_couponmovement_load"
+BULK_MIN_BYTES = 64 << 20
+PARTS = max(2, min(4, os.cpu_count() or 2))
+# Session memory for the index builds (sorting 10M keys in memory instead of in temporary files).
+BUILD_MEMORY = "512MB"
+
+
+class NotBulk(Exception):
+    """The ledger cannot be swapped (not empty, or something depends on it): try the direct path."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    build: list[str]  # DDL that builds the keys and indexes on the new table
+    renames: list[tuple[str, str]]  # (new table's index, the ledger's name for it)
+    triggers: list[str]  # the ledger's triggers, to re-create on the swapped table
+
+
+SWAPPABLE = f"""
+SELECT c.relacl IS NULL AND c.reloptions IS NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid)
+   AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid)
+   AND NOT EXISTS (
+     SELECT 1 FROM pg_depend d
+     WHERE d.refobjid = c.oid AND d.classid = 'pg_rewrite'::regclass)
+   AND NOT EXISTS (SELECT 1 FROM {LEDGER})
+FROM pg_class c WHERE c.oid = '{LEDGER}'::regclass
+"""
+
+_INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (\S+) (USING .*)$")
+
+
+def bulk_eligible(header: _Header, encoding: str, size: int) -> bool:
+    return (
+        header.kind.table == LEDGER
+        and size >= BULK_MIN_BYTES
+        and direct.direct_eligible(header, encoding, size)
+    )
+
+
+def _plan(cursor) -> _Plan:
+    cursor.execute(SWAPPABLE)
+    if not cursor.fetchone()[0]:
+        raise NotBulk("the ledger is not empty, or something depends on it")
+    build: list[str] = []
+    renames: list[tuple[str, str]] = []
+    cursor.execute(
+        f"""SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+            WHERE conrelid = '{LEDGER}'::regclass AND contype IN ('p', 'u') ORDER BY conname"""
+    )
+    for name, definition in cursor.fetchall():
+        build.append(f"ALTER TABLE {LOAD} ADD CONSTRAINT {name}_load {definition}")
+        renames.append((f"{name}_load", name))
+    cursor.execute(
+        f"""SELECT i.relname, pg_get_indexdef(i.oid)
+            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+            WHERE x.indrelid = '{LEDGER}'::regclass
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.oid)
+            ORDER BY i.relname"""
+    )
+    for name, definition in cursor.fetchall():
+        match = _INDEX_DEF.match(definition)
+        if not match:
+            raise NotBulk(f"index {name} has a definition the bulk path does not know")
+        build.append(f"CREATE {match[1] or ''}INDEX {name}_load ON {LOAD} {match[4]}")
+        renames.append((f"{name}_load", name))
+    cursor.execute(
+        f"SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = '{LEDGER}'::regclass "
+        "AND NOT tgisinternal ORDER BY tgname"
+    )
+    triggers = [row[0] for row in cursor.fetchall()]
+    return _Plan(build=build, renames=renames, triggers=triggers)
+
+
+def _parts(path: Path, body: int, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of whole lines, one per connection."""
+    bounds = [body]
+    with path.open("rb") as stream:
+        for part in range(1, PARTS):
+            stream.seek(body + (size - body) * part // PARTS)
+            stream.readline()
+            bounds.append(max(stream.tell(), bounds[-1]))
+    bounds.append(size)
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+class _Copier(threading.Thread):
+    """Copies one byte range of the file into the new table, on its own connection."""
+
+    def __init__(self, path: Path, lo: int, hi: int, header: _Header, stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.path, self.lo, self.hi, self.header, self.stop = path, lo, hi, header, stop
+        self.done = 0
+        self.rows = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        lines_ok = direct.offset_lines(self.header)
+        try:
+            with self.path.open("rb") as stream, transaction.atomic(), connection.cursor() as cursor:
+                stream.seek(self.lo)
+                with cursor.copy(direct.copy_sql(self.header, LOAD)) as copy:
+                    carry = b""
+                    while self.done < self.hi - self.lo:
+                        if self.stop.is_set():
+                            raise direct.NotDirect("another part failed")
+                        chunk = stream.read(min(CHUNK_BYTES, self.hi - self.lo - self.done))
+                        if not chunk:
+                            raise direct.NotDirect("the file changed while it was read")
+                        self.done += len(chunk)
+                        carry = direct.checked_lines(
+                            lines_ok, carry, chunk, final=self.done >= self.hi - self.lo
+                        )
+                        copy.write(chunk)
+                self.rows = cursor.rowcount
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+            self.stop.set()
+        finally:
+            connection.close()
+
+
+def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None) -> int:
+    """Load the file into an empty ledger; return the rows. Raises NotBulk or direct.NotDirect."""
+    with connection.cursor() as cursor:
+        plan = _plan(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
+        cursor.execute(f"CREATE TABLE {LOAD} (LIKE {LEDGER} INCLUDING ALL EXCLUDING INDEXES)")
+    try:
+        rows = _copy_parts(path, name, header, body, size, progress)
+        with connection.cursor() as cursor:
+            if progress:
+                progress(name, "merge", 0, rows)
+            cursor.execute(f"SET maintenance_work_mem = '{BUILD_MEMORY}'")
+            try:
+                for ddl in plan.build:
+                    cursor.execute(ddl)
+            except (pg_errors.UniqueViolation, IntegrityError) as exc:
+                raise direct.NotDirect("a key repeats") from exc
+            finally:
+                cursor.execute("RESET maintenance_work_mem")
+            new_rows, suspicious = direct.count_suspicious(cursor, header, LOAD, where="true")
+            if new_rows != rows or suspicious:
+                raise direct.NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {rows})")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEDGER})")
+            if cursor.fetchone()[0]:
+                raise NotBulk("the ledger received movements meanwhile")
+            cursor.execute(f"DROP TABLE {LEDGER}")
+            cursor.execute(f"ALTER TABLE {LOAD} RENAME TO {LEDGER}")
+            for built, original in plan.renames:
+                cursor.execute(f"ALTER INDEX {built} RENAME TO {original}")
+            for trigger in plan.triggers:
+                cursor.execute(trigger)
+            ledger_changes_note_all()
+        if progress:
+            progress(name, "merge", rows, rows)
+        return rows
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
+
+
+def _copy_parts(
+    path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None
+) -> int:
+    stop = threading.Event()
+    copiers = [_Copier(path, lo, hi, header, stop) for lo, hi in _parts(path, body, size)]
+    for copier in copiers:
+        copier.start()
+    for copier in copiers:
+        while copier.is_alive():
+            copier.join(0.5)
+            if progress:
+                progress(name, "copy", body + sum(c.done for c in copiers), size)
+    errors = [c.error for c in copiers if c.error is not None]
+    if errors:
+        first = next((e for e in errors if not isinstance(e, direct.NotDirect)), errors[0])
+        if isinstance(first, direct.NotDirect):
+            raise first
+        if isinstance(first, pg_errors.DataError | pg_errors.IntegrityError | pg_errors.QueryCanceled):
+            raise direct.NotDirect(type(first).__name__) from first
+        if hasattr(first, "__cause__") and isinstance(
+            first.__cause__, pg_errors.DataError | pg_errors.IntegrityError
+        ):
+            raise direct.NotDirect(type(first.__cause__).__name__) from first
+        raise first
+    return sum(c.rows for c in copiers)

@@ -1,0 +1,135 @@
+"""The bulk path: the first load of an empty ledger goes in parallel into a new table that is
+swapped in at the end; the ledger that results is the one the migrations made, and at any doubt
+nothing is swapped and the file takes the usual roads."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection
+
+from coupons.models import CouponMovement, LedgerChange
+from coupons.services.importing import bulk, direct, regionpay_import
+from tests.coupons.test_importing_direct import MOVEMENT_HEADER, _movements
+
+pytestmark = pytest.mark.django_db(transaction=True)  # several connections, and DDL
+
+
+@pytest.fixture(autouse=True)
+def every_file_is_large(monkeypatch):
+    monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "PARTS", 3)
+
+
+@pytest.fixture
+def platform(write_csv):
+    stores = write_csv(
+        "stores.csv", ["store_id", "store_name", "prefecture_code"], [["S1", "館山海鮮市場", "12"]]
+    )
+    coupons = write_csv(
+        "coupons.csv",
+        ["inquiry_number", "face_value_yen", "issued_at", "expires_on", "issuing_shop", "prefecture_code"],
+        [
+            [f"CB{n:010d}", 3000, "2023-02-23T10:00:00+09:00", "2023-02-24", "房総トラベル", "12"]
+            for n in range(40)
+        ],
+    )
+    assert regionpay_import(paths=[stores, coupons]).ok
+    return write_csv
+
+
+def ledger_schema() -> dict[str, list[tuple]]:
+    """Everything the migrations made of the ledger, as the catalogue describes it."""
+    queries = {
+        "columns": """
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), co.collname, a.attnotnull,
+                   pg_get_expr(d.adbin, d.adrelid)
+            FROM pg_attribute a
+            LEFT JOIN pg_collation co ON co.oid = a.attcollation
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = 'coupons_couponmovement'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum""",
+        "constraints": """
+            SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint
+            WHERE conrelid = 'coupons_couponmovement'::regclass ORDER BY conname""",
+        "indexes": """
+            SELECT indexname, indexdef FROM pg_indexes
+            WHERE tablename = 'coupons_couponmovement' ORDER BY indexname""",
+        "triggers": """
+            SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
+            WHERE tgrelid = 'coupons_couponmovement'::regclass AND NOT tgisinternal ORDER BY tgname""",
+        "table": """
+            SELECT relacl::text, reloptions::text, relpersistence FROM pg_class
+            WHERE oid = 'coupons_couponmovement'::regclass""",
+        "load table": "SELECT relname FROM pg_class WHERE relname LIKE 'coupons_couponmovement_load%'",
+    }
+    with connection.cursor() as cursor:
+        result = {}
+        for name, sql in queries.items():
+            cursor.execute(sql)
+            result[name] = cursor.fetchall()
+        return result
+
+
+def test_the_first_load_of_an_empty_ledger_goes_in_parallel_and_leaves_the_ledger_as_migrated(
+    platform,
+) -> None:
+    migrated = ledger_schema()
+    path = platform("movements.csv", MOVEMENT_HEADER, _movements(40))
+
+    outcome = regionpay_import(paths=[path])
+
+    assert outcome.ok
+    (result,) = outcome.results
+    assert (result.method, result.rows, result.inserted) == ("bulk", 80, 80)
+    assert CouponMovement.objects.count() == 80
+    payment = CouponMovement.objects.get(movement_id="P7")
+    assert (payment.amount_yen, payment.store_id, payment.request_id) == (-500, "S1", "RQ7")
+    assert payment.occurred_at.isoformat() == "2023-02-24T18:03:12+00:00"
+    # the swapped-in ledger is the one the migrations made: columns, keys, checks, indexes, trigger
+    assert ledger_schema() == migrated
+    with pytest.raises(IntegrityError, match="append-only"):
+        CouponMovement.objects.filter(movement_id="P7").update(amount_yen=-1)
+    assert list(LedgerChange.objects.values_list("scope", flat=True)) == ["all"]
+
+
+def test_a_ledger_that_holds_movements_is_never_swapped(platform) -> None:
+    assert regionpay_import(paths=[platform("movements-1.csv", MOVEMENT_HEADER, _movements(2))]).ok
+    more = [[f"X{row[0]}", *row[1:]] for row in _movements(3)]
+
+    outcome = regionpay_import(paths=[platform("movements-2.csv", MOVEMENT_HEADER, more)])
+
+    assert outcome.results[0].method == "direct"
+    assert CouponMovement.objects.count() == 4 + 6
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "column"),
+    [
+        (["X1", "CB0000000001", "payment", -100, "2023-02-24T18:03:12", "S1", "R"], "occurred_at"),
+        (["X1", "CB9999999999", "payment", -100, "2023-02-24T18:03:12+09:00", "S1", "R"], "inquiry_number"),
+        (["X1", "CB0000000001", "payment", 100, "2023-02-24T18:03:12+09:00", "S1", "R"], "amount_yen"),
+        (["P1", "CB0000000001", "payment", -700, "2023-02-24T18:03:12+09:00", "S1", "R"], "movement_id"),
+    ],
+)
+def test_a_bad_line_in_a_first_load_imports_nothing_swaps_nothing_and_is_named(
+    platform, bad_row, column
+) -> None:
+    migrated = ledger_schema()
+    rows = _movements(30)
+    rows.insert(41, bad_row)  # in the second or third part of the file
+    path = platform("movements.csv", MOVEMENT_HEADER, rows)
+
+    outcome = regionpay_import(paths=[path])
+
+    assert ledger_schema() == migrated
+    if column == "movement_id":  # a key repeated within the file: the first one stands, as ever
+        assert outcome.ok
+        assert (outcome.results[0].method, outcome.results[0].conflicts) == ("staging", 1)
+        assert CouponMovement.objects.get(movement_id="P1").amount_yen == -500
+        assert CouponMovement.objects.count() == 60
+    else:
+        assert not outcome.ok
+        assert [(e.line, e.column) for e in outcome.errors] == [(43, column)]
+        assert CouponMovement.objects.count() == 0
+        assert not LedgerChange.objects.exists()
