@@ -4,8 +4,10 @@ nothing is swapped and the file takes the usual roads."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 
 from coupons.models import CouponMovement, LedgerChange
 from coupons.services.importing import bulk, direct, regionpay_import
@@ -133,3 +135,33 @@ def test_a_bad_line_in_a_first_load_imports_nothing_swaps_nothing_and_is_named(
         assert [(e.line, e.column) for e in outcome.errors] == [(43, column)]
         assert CouponMovement.objects.count() == 0
         assert not LedgerChange.objects.exists()
+
+
+def test_a_reader_holding_the_ledger_past_the_lock_wait_sends_the_load_down_the_direct_path(
+    platform, monkeypatch
+) -> None:
+    monkeypatch.setattr(bulk, "LOCK_WAIT", "200ms")
+    path = platform("movements.csv", MOVEMENT_HEADER, _movements(5))
+    reading, done = threading.Event(), threading.Event()
+
+    def long_report() -> None:  # a reader in a long transaction on the ledger
+        try:
+            with transaction.atomic():
+                CouponMovement.objects.count()
+                reading.set()
+                done.wait(30)
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=long_report)
+    reader.start()
+    assert reading.wait(30)
+    try:
+        outcome = regionpay_import(paths=[path])
+    finally:
+        done.set()
+        reader.join(30)
+
+    assert outcome.ok
+    assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 10)
+    assert ledger_schema()["load table"] == []

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from psycopg import errors as pg_errors
 
 from coupons.services.importing import direct
@@ -40,6 +40,7 @@ BULK_MIN_BYTES = 64 << 20
 PARTS = max(2, min(4, os.cpu_count() or 2))
 # Session memory for the index builds (sorting 10M keys in memory instead of in temporary files).
 BUILD_MEMORY = "512MB"
+LOCK_WAIT = "30s"
 
 
 class NotBulk(Exception):
@@ -179,18 +180,24 @@ def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, prog
             new_rows, suspicious = direct.count_suspicious(cursor, header, LOAD, where="true")
             if new_rows != rows or suspicious:
                 raise direct.NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {rows})")
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEDGER})")
-            if cursor.fetchone()[0]:
-                raise NotBulk("the ledger received movements meanwhile")
-            cursor.execute(f"DROP TABLE {LEDGER}")
-            cursor.execute(f"ALTER TABLE {LOAD} RENAME TO {LEDGER}")
-            for built, original in plan.renames:
-                cursor.execute(f"ALTER INDEX {built} RENAME TO {original}")
-            for trigger in plan.triggers:
-                cursor.execute(trigger)
-            ledger_changes_note_all()
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Readers of the ledger wait for this short transaction; it waits for them no longer
+                # than LOCK_WAIT, and then the file takes the direct path instead.
+                cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+                cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEDGER})")
+                if cursor.fetchone()[0]:
+                    raise NotBulk("the ledger received movements meanwhile")
+                cursor.execute(f"DROP TABLE {LEDGER}")
+                cursor.execute(f"ALTER TABLE {LOAD} RENAME TO {LEDGER}")
+                for built, original in plan.renames:
+                    cursor.execute(f"ALTER INDEX {built} RENAME TO {original}")
+                for trigger in plan.triggers:
+                    cursor.execute(trigger)
+                ledger_changes_note_all()
+        except DatabaseError as exc:  # a lock not granted in time, a dependency not foreseen
+            raise NotBulk(f"the swap was refused ({type(exc).__name__})") from exc
         if progress:
             progress(name, "merge", rows, rows)
         return rows
