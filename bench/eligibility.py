@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from common import export, fresh_database, machine, manage
+from common import compile_bytecode, export, fresh_database, machine, manage
 
 # The sums are totalled so that they must be computed (a bare count of groups lets PostgreSQL
 # answer from the index alone) while only one number travels back.
@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--later", type=int, default=20_000, help="movements in the day's file")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    compile_bytecode()
 
     out = export(args.coupons, args.seed)
     later = _later_file(out, args.coupons, args.later)

@@ -20,7 +20,7 @@ import sys
 import time
 
 import psycopg
-from common import MOVEMENTS_PER_COUPON, ROOT, export, fresh_database, machine
+from common import MOVEMENTS_PER_COUPON, ROOT, compile_bytecode, export, fresh_database, machine
 
 CHUNK = 1 << 20
 RAW_TABLE = """
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--movements", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    compile_bytecode()
 
     out = export(max(1, args.movements // MOVEMENTS_PER_COUPON), args.seed)
     conninfo, url = fresh_database("import_bench")

@@ -171,8 +171,11 @@ WHERE m.kind = 'payment' AND m.occurred_at >= %(start)s AND m.occurred_at < %(en
 ON CONFLICT DO NOTHING
 """
 
-# Restricts a scan of the ledger (``m``) or of the decisions (``e``) to the coupons re-decided.
-DIRTY_ONLY = "{alias}.inquiry_number IN (SELECT inquiry_number FROM elig_dirty)"
+# Restricts a scan of the ledger to the coupons re-decided (a nested loop over its coupon index).
+DIRTY_MOVEMENTS = "m.inquiry_number IN (SELECT inquiry_number FROM elig_dirty)"
+# The same for the decisions, as an array: with the semi-join the planner joined all of them first
+# and filtered last (3.3 s instead of 0.05 s for 5,000 coupons of 822,892 decisions).
+DIRTY_DECISIONS = "e.inquiry_number = ANY(%(dirty)s::text[])"
 
 
 # --- the two scans of the ledger ---------------------------------------------------------------
@@ -340,7 +343,7 @@ FROM {table}
 # Later data contradicts an earlier decision: flag it, never change it.
 REVIEW = """
 WITH current AS (
-  SELECT e.id,
+  SELECT e.id, e.amount_yen AS recorded,
          CASE e.category
            WHEN '1-1' THEN coalesce(b.at_1_1, 0)
            WHEN '1-2' THEN coalesce(b.at_1_2, 0)
@@ -354,23 +357,21 @@ WITH current AS (
   WHERE e.incident_id = %(incident)s AND e.category <> 'other' AND NOT e.needs_review AND {scope}
 ),
 final AS (
-  SELECT e.id, greatest(coalesce(b.at_final, 0), 0) AS final_now
+  SELECT e.id, e.final_balance_yen AS recorded, greatest(coalesce(b.at_final, 0), 0) AS final_now
   FROM claims_entitlement e LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number
   WHERE e.incident_id = %(incident)s AND e.final_balance_yen IS NOT NULL AND NOT e.needs_review
     AND {scope}
 ),
 changed AS (
-  SELECT current.id,
-         format('%%s 時点の判定で金額が %%s 円になりました（記録は %%s 円）。', %(when)s,
-                current.amount_now, e.amount_yen) AS note
-  FROM current JOIN claims_entitlement e ON e.id = current.id
-  WHERE current.amount_now <> e.amount_yen
+  SELECT id, format('%%s 時点の判定で金額が %%s 円になりました（記録は %%s 円）。', %(when)s,
+                    amount_now, recorded) AS note
+  FROM current
+  WHERE amount_now <> recorded
   UNION ALL
-  SELECT final.id,
-         format('%%s 時点の判定で最終残高が %%s 円になりました（記録は %%s 円）。', %(when)s,
-                final.final_now, e.final_balance_yen)
-  FROM final JOIN claims_entitlement e ON e.id = final.id
-  WHERE final.final_now <> e.final_balance_yen
+  SELECT id, format('%%s 時点の判定で最終残高が %%s 円になりました（記録は %%s 円）。', %(when)s,
+                    final_now, recorded)
+  FROM final
+  WHERE final_now <> recorded
 ),
 notes AS (SELECT id, string_agg(note, ' ') AS note FROM changed GROUP BY id)
 UPDATE claims_entitlement e
@@ -460,8 +461,9 @@ def eligibility_run(
         incremental = _can_be_incremental(cursor, since, summary.checkpoint)
         if incremental:
             summary.mode = "incremental"
-            summary.coupons = _dirty_coupons(cursor, {**params, "since": since.xact})  # type: ignore[union-attr]
-            scope = {"ledger": DIRTY_ONLY.format(alias="m"), "decisions": DIRTY_ONLY.format(alias="e")}
+            params["dirty"] = _dirty_coupons(cursor, {**params, "since": since.xact})  # type: ignore[union-attr]
+            summary.coupons = len(params["dirty"])
+            scope = {"ledger": DIRTY_MOVEMENTS, "decisions": DIRTY_DECISIONS}
         else:
             scope = {"ledger": "true", "decisions": "true"}
         cursor.execute(SCAN_BALANCES.format(scope=scope["ledger"]), params)
@@ -507,8 +509,8 @@ def _can_be_incremental(cursor, since: Checkpoint | None, now: Checkpoint) -> bo
     return not cursor.fetchone()[0]
 
 
-def _dirty_coupons(cursor, params: dict[str, Any]) -> int:
-    """Fill ``elig_dirty`` with the coupons to re-decide; return how many."""
+def _dirty_coupons(cursor, params: dict[str, Any]) -> list[str]:
+    """Fill ``elig_dirty`` with the coupons to re-decide; return them."""
     cursor.execute(DIRTY_TABLE)
     for sql in DIRTY_COUPONS:
         cursor.execute(sql, params)
@@ -517,5 +519,5 @@ def _dirty_coupons(cursor, params: dict[str, Any]) -> int:
     if stores:  # rare after the outage day: this one scans the outage's payments
         cursor.execute(DIRTY_BY_STORE, {**params, "stores": stores})
     cursor.execute("ANALYZE elig_dirty")
-    cursor.execute("SELECT count(*) FROM elig_dirty")
-    return cursor.fetchone()[0]
+    cursor.execute("SELECT inquiry_number FROM elig_dirty")
+    return [row[0] for row in cursor.fetchall()]
