@@ -498,6 +498,10 @@ def eligibility_run(
         step("applied")
         cursor.execute(APPLIED, params)
         summary.instructions_applied = cursor.rowcount
+        if not incremental:
+            # A full run may have written most of the decisions: fresh statistics keep the plans of
+            # the incremental runs that follow on their indexes (autovacuum would come later).
+            cursor.execute("ANALYZE claims_entitlement, claims_instruction")
     return summary
 
 

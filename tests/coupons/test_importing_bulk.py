@@ -21,6 +21,7 @@ def every_file_is_large(monkeypatch):
     monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)
     monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
     monkeypatch.setattr(bulk, "PARTS", 3)
+    monkeypatch.setattr(bulk, "BLOCK_BYTES", 300)  # several blocks for each of the three copiers
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from psycopg import errors as pg_errors
 
 from coupons.services.importing import direct
-from coupons.services.importing.reading import CHUNK_BYTES, _Header
+from coupons.services.importing.reading import _Header
 from coupons.services.importing.results import Progress
 from coupons.services.ledger_changes import ledger_changes_note_all
 
@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 LEDGER = "coupons_couponmovement"
 LOAD = "coupons_couponmovement_load"
 BULK_MIN_BYTES = 64 << 20
-PARTS = max(2, min(4, os.cpu_count() or 2))
+PARTS = max(2, min(4, os.cpu_count() or 2))  # connections copying at once
+BLOCK_BYTES = 4 << 20
 # Session memory for the index builds (sorting 10M keys in memory instead of in temporary files).
 BUILD_MEMORY = "512MB"
 LOCK_WAIT = "30s"
@@ -110,24 +111,32 @@ def _plan(cursor) -> _Plan:
     return _Plan(build=build, renames=renames, triggers=triggers)
 
 
-def _parts(path: Path, body: int, size: int) -> list[tuple[int, int]]:
-    """Byte ranges of whole lines, one per connection."""
+def _blocks(path: Path, body: int, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of whole lines, BLOCK_BYTES or so each, in file order."""
     bounds = [body]
     with path.open("rb") as stream:
-        for part in range(1, PARTS):
-            stream.seek(body + (size - body) * part // PARTS)
+        while bounds[-1] + BLOCK_BYTES < size:
+            stream.seek(bounds[-1] + BLOCK_BYTES)
             stream.readline()
-            bounds.append(max(stream.tell(), bounds[-1]))
-    bounds.append(size)
-    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+            bounds.append(stream.tell())
+    if bounds[-1] < size:
+        bounds.append(size)
+    return list(itertools.pairwise(bounds))
 
 
 class _Copier(threading.Thread):
-    """Copies one byte range of the file into the new table, on its own connection."""
+    """Copies its share of the file's blocks into the new table, on its own connection.
 
-    def __init__(self, path: Path, lo: int, hi: int, header: _Header, stop: threading.Event) -> None:
+    The copiers take the blocks in turn (1st, 2nd, 1st, 2nd, ...) rather than a half each, so the
+    table's pages come out in about the file's order — the order of coupons, which keeps the
+    planner's correlation statistics (and scans by coupon) as good as a single COPY's.
+    """
+
+    def __init__(
+        self, path: Path, blocks: list[tuple[int, int]], header: _Header, stop: threading.Event
+    ) -> None:
         super().__init__(daemon=True)
-        self.path, self.lo, self.hi, self.header, self.stop = path, lo, hi, header, stop
+        self.path, self.blocks, self.header, self.stop = path, blocks, header, stop
         self.done = 0
         self.rows = 0
         self.error: BaseException | None = None
@@ -136,20 +145,17 @@ class _Copier(threading.Thread):
         lines_ok = direct.offset_lines(self.header)
         try:
             with self.path.open("rb") as stream, transaction.atomic(), connection.cursor() as cursor:
-                stream.seek(self.lo)
                 with cursor.copy(direct.copy_sql(self.header, LOAD)) as copy:
-                    carry = b""
-                    while self.done < self.hi - self.lo:
+                    for lo, hi in self.blocks:
                         if self.stop.is_set():
                             raise direct.NotDirect("another part failed")
-                        chunk = stream.read(min(CHUNK_BYTES, self.hi - self.lo - self.done))
-                        if not chunk:
+                        stream.seek(lo)
+                        block = stream.read(hi - lo)
+                        if len(block) != hi - lo:
                             raise direct.NotDirect("the file changed while it was read")
-                        self.done += len(chunk)
-                        carry = direct.checked_lines(
-                            lines_ok, carry, chunk, final=self.done >= self.hi - self.lo
-                        )
-                        copy.write(chunk)
+                        direct.checked_lines(lines_ok, b"", block, final=True)  # whole lines
+                        copy.write(block)
+                        self.done += len(block)
                 self.rows = cursor.rowcount
         except BaseException as exc:  # handed to the main thread
             self.error = exc
@@ -210,7 +216,8 @@ def _copy_parts(
     path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None
 ) -> int:
     stop = threading.Event()
-    copiers = [_Copier(path, lo, hi, header, stop) for lo, hi in _parts(path, body, size)]
+    blocks = _blocks(path, body, size)
+    copiers = [_Copier(path, blocks[part::PARTS], header, stop) for part in range(min(PARTS, len(blocks)))]
     for copier in copiers:
         copier.start()
     for copier in copiers:
