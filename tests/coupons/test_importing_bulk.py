@@ -166,3 +166,16 @@ def test_a_reader_holding_the_ledger_past_the_lock_wait_sends_the_load_down_the_
     assert outcome.ok
     assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 10)
     assert ledger_schema()["load table"] == []
+
+
+def test_a_padded_value_in_a_first_load_is_trimmed_by_the_staging_path_instead(platform) -> None:
+    migrated = ledger_schema()
+    rows = _movements(30)
+    rows[45] = [*rows[45][:5], " S1 ", rows[45][6]]  # a store id with spaces around it
+
+    outcome = regionpay_import(paths=[platform("movements.csv", MOVEMENT_HEADER, rows)])
+
+    assert outcome.ok
+    assert (outcome.results[0].method, outcome.results[0].inserted) == ("staging", 60)
+    assert CouponMovement.objects.get(movement_id=rows[45][0]).store_id == "S1"
+    assert ledger_schema() == migrated  # and the check on the new table did not stay on the ledger

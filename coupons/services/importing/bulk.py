@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,8 @@ class NotBulk(Exception):
 
 @dataclass(frozen=True)
 class _Plan:
-    build: list[str]  # DDL that builds the keys and indexes on the new table
+    indexes: list[str]  # CREATE INDEX on the new table, one connection each, all at once
+    keys: list[str]  # then the key constraints, on their indexes
     renames: list[tuple[str, str]]  # (new table's index, the ledger's name for it)
     triggers: list[str]  # the ledger's triggers, to re-create on the swapped table
 
@@ -81,34 +83,62 @@ def _plan(cursor) -> _Plan:
     cursor.execute(SWAPPABLE)
     if not cursor.fetchone()[0]:
         raise NotBulk("the ledger is not empty, or something depends on it")
-    build: list[str] = []
+    indexes: list[str] = []
+    keys: list[str] = []
     renames: list[tuple[str, str]] = []
+    # Every index, the keys' included: a key is then attached to its index (instant), so that all
+    # the builds can run at once (ADD PRIMARY KEY would lock out the other builds).
     cursor.execute(
-        f"""SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-            WHERE conrelid = '{LEDGER}'::regclass AND contype IN ('p', 'u') ORDER BY conname"""
-    )
-    for name, definition in cursor.fetchall():
-        build.append(f"ALTER TABLE {LOAD} ADD CONSTRAINT {name}_load {definition}")
-        renames.append((f"{name}_load", name))
-    cursor.execute(
-        f"""SELECT i.relname, pg_get_indexdef(i.oid)
+        f"""SELECT i.relname, pg_get_indexdef(i.oid), k.contype, pg_get_constraintdef(k.oid)
             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+            LEFT JOIN pg_constraint k ON k.conindid = i.oid AND k.conrelid = x.indrelid
             WHERE x.indrelid = '{LEDGER}'::regclass
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.oid)
             ORDER BY i.relname"""
     )
-    for name, definition in cursor.fetchall():
+    for name, definition, key, key_definition in cursor.fetchall():
         match = _INDEX_DEF.match(definition)
-        if not match:
+        if not match or key not in (None, "p", "u"):
             raise NotBulk(f"index {name} has a definition the bulk path does not know")
-        build.append(f"CREATE {match[1] or ''}INDEX {name}_load ON {LOAD} {match[4]}")
+        indexes.append(f"CREATE {match[1] or ''}INDEX {name}_load ON {LOAD} {match[4]}")
+        if key is not None:
+            kind = {"p": "PRIMARY KEY", "u": "UNIQUE"}[key]
+            if not re.fullmatch(rf"{kind} \([^)]*\)", key_definition):
+                raise NotBulk(f"key {name} has options the bulk path does not know")
+            keys.append(f"ALTER TABLE {LOAD} ADD CONSTRAINT {name}_load {kind} USING INDEX {name}_load")
         renames.append((f"{name}_load", name))
     cursor.execute(
         f"SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = '{LEDGER}'::regclass "
         "AND NOT tgisinternal ORDER BY tgname"
     )
     triggers = [row[0] for row in cursor.fetchall()]
-    return _Plan(build=build, renames=renames, triggers=triggers)
+    return _Plan(indexes=indexes, keys=keys, renames=renames, triggers=triggers)
+
+
+def _build_indexes(statements: list[str]) -> None:
+    """Run the index builds at once, one connection each (one core each: no parallel workers)."""
+    errors: list[BaseException] = []
+
+    def build(statement: str) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET maintenance_work_mem = '{BUILD_MEMORY}'")
+                cursor.execute("SET max_parallel_maintenance_workers = 0")
+                cursor.execute(statement)
+        except BaseException as exc:  # handed to the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    builders = [threading.Thread(target=build, args=(statement,), daemon=True) for statement in statements]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join()
+    for exc in errors:
+        if isinstance(exc, pg_errors.UniqueViolation | IntegrityError):
+            raise direct.NotDirect("a key repeats") from exc
+    if errors:
+        raise errors[0]
 
 
 def _blocks(path: Path, body: int, size: int) -> list[tuple[int, int]]:
@@ -170,20 +200,25 @@ def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, prog
         plan = _plan(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
         cursor.execute(f"CREATE TABLE {LOAD} (LIKE {LEDGER} INCLUDING ALL EXCLUDING INDEXES)")
+        # Checked row by row while copying, on every connection at once (dropped before the swap).
+        trimmed = header.kind.direct.trimmed.format(m="")  # type: ignore[union-attr]
+        cursor.execute(f"ALTER TABLE {LOAD} ADD CONSTRAINT {LOAD}_trimmed CHECK ({trimmed})")
     try:
+        started = time.monotonic()
         rows = _copy_parts(path, name, header, body, size, progress)
+        copy_done = time.monotonic()
         with connection.cursor() as cursor:
             if progress:
                 progress(name, "merge", 0, rows)
-            cursor.execute(f"SET maintenance_work_mem = '{BUILD_MEMORY}'")
-            try:
-                for ddl in plan.build:
-                    cursor.execute(ddl)
-            except (pg_errors.UniqueViolation, IntegrityError) as exc:
-                raise direct.NotDirect("a key repeats") from exc
-            finally:
-                cursor.execute("RESET maintenance_work_mem")
-            new_rows, suspicious = direct.count_suspicious(cursor, header, LOAD, where="true")
+            _build_indexes(plan.indexes)
+            for key in plan.keys:
+                cursor.execute(key)
+            build_done = time.monotonic()
+            with transaction.atomic():
+                new_rows, suspicious = direct.count_suspicious(
+                    cursor, header, LOAD, where="true", trimmed_already=True
+                )
+            check_done = time.monotonic()
             if new_rows != rows or suspicious:
                 raise direct.NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {rows})")
         try:
@@ -196,6 +231,7 @@ def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, prog
                 if cursor.fetchone()[0]:
                     raise NotBulk("the ledger received movements meanwhile")
                 cursor.execute(f"DROP TABLE {LEDGER}")
+                cursor.execute(f"ALTER TABLE {LOAD} DROP CONSTRAINT {LOAD}_trimmed")
                 cursor.execute(f"ALTER TABLE {LOAD} RENAME TO {LEDGER}")
                 for built, original in plan.renames:
                     cursor.execute(f"ALTER INDEX {built} RENAME TO {original}")
@@ -204,6 +240,15 @@ def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, prog
                 ledger_changes_note_all()
         except DatabaseError as exc:  # a lock not granted in time, a dependency not foreseen
             raise NotBulk(f"the swap was refused ({type(exc).__name__})") from exc
+        logger.info(
+            "import %s: bulk load of %s rows: copy %.1fs, keys and indexes %.1fs, checks %.1fs, swap %.1fs",
+            name,
+            rows,
+            copy_done - started,
+            build_done - copy_done,
+            check_done - build_done,
+            time.monotonic() - check_done,
+        )
         if progress:
             progress(name, "merge", rows, rows)
         return rows

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import BinaryIO
 
+import re2
 from django.db import connection
 from psycopg import errors as pg_errors
 
@@ -41,15 +41,16 @@ def direct_eligible(header: _Header, encoding: str, size: int) -> bool:
     )
 
 
-def offset_lines(header: _Header) -> re.Pattern[bytes]:
-    """Matches a line whose ``timestamp_column`` is an ISO timestamp with an offset (simple CSV:
-    a quote before that column makes the line not match, and so sends the file to staging)."""
+def offset_lines(header: _Header) -> re2._Regexp:
+    """Matches (whole) a block of lines whose ``timestamp_column`` is an ISO timestamp with an
+    offset. Simple CSV only: a quote before that column makes the block not match, and so sends
+    the file to staging. RE2 runs it in linear time, ~4x faster than the re module here."""
     assert header.kind.direct is not None  # noqa: S101 - guarded by direct_eligible
     position = header.names.index(header.kind.direct.timestamp_column)
-    return re.compile(
-        rb'^(?:[^,\n"]*,){' + str(position).encode() + rb"}" + _ISO_WITH_OFFSET + rb"(?=,|\r?$)",
-        re.MULTILINE,
-    )
+    line = rb'(?:[^,\n"]*,){' + str(position).encode() + rb"}" + _ISO_WITH_OFFSET + rb"(?:,[^\n]*)?\r?"
+    options = re2.Options()
+    options.max_mem = 64 << 20  # room for the DFA over 4 MiB blocks
+    return re2.compile(rb"(?:" + line + rb"\n)*", options)
 
 
 def copy_sql(header: _Header, table: str) -> str:
@@ -61,7 +62,7 @@ def copy_sql(header: _Header, table: str) -> str:
     return f"COPY {table} ({', '.join(header.names)}) FROM STDIN WITH ({options})"
 
 
-def checked_lines(lines_ok: re.Pattern[bytes], carry: bytes, chunk: bytes, *, final: bool) -> bytes:
+def checked_lines(lines_ok: re2._Regexp, carry: bytes, chunk: bytes, *, final: bool) -> bytes:
     """Check the whole lines of ``carry + chunk`` (all of it when ``final``); return the rest."""
     block = carry + chunk
     if not final:
@@ -69,18 +70,27 @@ def checked_lines(lines_ok: re.Pattern[bytes], carry: bytes, chunk: bytes, *, fi
         block, carry = block[:cut], block[cut:]
     else:
         carry = b""
-    if block and len(lines_ok.findall(block)) != block.count(b"\n") + (0 if block.endswith(b"\n") else 1):
+        if block and not block.endswith(b"\n"):
+            block += b"\n"
+    if block and lines_ok.fullmatch(block) is None:
         raise NotDirect("a timestamp without an offset, or a line too complex to check")
     return carry
 
 
-def count_suspicious(cursor, header: _Header, table: str, where: str) -> tuple[int, int]:
-    """(rows, suspicious rows) of ``table`` matching ``where``: see DirectCopy.suspicious."""
+def count_suspicious(
+    cursor, header: _Header, table: str, where: str, *, trimmed_already: bool = False
+) -> tuple[int, int]:
+    """(rows, suspicious rows) of ``table`` matching ``where``: see DirectCopy. With
+    ``trimmed_already`` (a constraint saw to it) only the unknown coupons and stores are looked for.
+    """
     direct = header.kind.direct
     assert direct is not None  # noqa: S101 - guarded by direct_eligible
+    suspicious = direct.unknown if trimmed_already else direct.suspicious
+    # Room for the coupons' hash table: at the default work_mem it spills, and 10M rows with it.
+    cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(
         f"""
-        SELECT count(*), count(*) FILTER (WHERE {direct.suspicious})
+        SELECT count(*), count(*) FILTER (WHERE {suspicious})
         FROM {table} m {" ".join(direct.joins)}
         WHERE {where}
         """

@@ -84,15 +84,22 @@ class DirectCopy:
     """How a large file of this kind may be copied straight into its table (see ``_copy_direct``).
 
     ``timestamp_column`` must hold an ISO 8601 timestamp with an offset on every line (checked in
-    the stream); ``not_null_text`` are text columns whose empty cells mean '' rather than NULL;
-    ``suspicious`` is an SQL condition over a new row ``m`` (and ``joins``) that sends the file to
-    the staging path, which normalises, trims and names problems.
+    the stream); ``not_null_text`` are text columns whose empty cells mean '' rather than NULL.
+    A new row that is not ``trimmed`` (a condition on the row alone, its columns written
+    ``{m}column``) or is ``unknown`` (over a new row ``m`` and ``joins``) sends the file to the
+    staging path, which normalises, trims and names problems.
     """
 
     timestamp_column: str
     not_null_text: tuple[str, ...]
     joins: tuple[str, ...]
-    suspicious: str
+    unknown: str
+    trimmed: str
+
+    @property
+    def suspicious(self) -> str:
+        """The condition over a new row ``m`` (and ``joins``) that sends a file to staging."""
+        return f"({self.unknown}) OR NOT ({self.trimmed.format(m='m.')})"
 
 
 @dataclass(frozen=True)
@@ -267,8 +274,14 @@ _SIGN_BY_KIND = {
 }
 
 
-def _untrimmed(column: str) -> str:
-    return f"(m.{column} = '' OR m.{column} <> btrim(m.{column}))"
+def _trimmed(column: str, *, nullable: bool, empty: bool) -> str:
+    """No space at either end (what the staging path's btrim() would change), and not '' unless
+    ``empty`` ('' is NULL on the staging path). LIKE costs less than btrim() on 10M rows."""
+    value = "{m}" + column
+    condition = f"{value} NOT LIKE ' %' AND {value} NOT LIKE '% '"
+    if not empty:
+        condition = f"{value} <> '' AND {condition}"
+    return f"({value} IS NULL OR ({condition}))" if nullable else f"({condition})"
 
 
 MOVEMENTS_DIRECT = DirectCopy(
@@ -278,11 +291,17 @@ MOVEMENTS_DIRECT = DirectCopy(
         "LEFT JOIN coupons_coupon c ON c.inquiry_number = m.inquiry_number",
         "LEFT JOIN coupons_store st ON st.store_id = m.store_id",
     ),
-    suspicious=(
+    unknown=(
         "c.inquiry_number IS NULL"  # unknown, or not normalised: the staging path decides
         " OR (m.store_id IS NOT NULL AND st.store_id IS NULL)"
-        f" OR {_untrimmed('movement_id')} OR {_untrimmed('store_id')}"
-        " OR m.request_id <> btrim(m.request_id) OR m.app_account_id <> btrim(m.app_account_id)"
+    ),
+    trimmed=" AND ".join(
+        (
+            _trimmed("movement_id", nullable=False, empty=False),
+            _trimmed("store_id", nullable=True, empty=False),
+            _trimmed("request_id", nullable=False, empty=True),
+            _trimmed("app_account_id", nullable=False, empty=True),
+        )
     ),
 )
 
