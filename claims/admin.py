@@ -323,7 +323,7 @@ class EligibilityRunAdmin(admin.ModelAdmin):
         "finished_at",
         "error",
     ]
-    exclude = ["summary"]
+    exclude = ["summary", "checkpoint"]  # the summary is shown as a table; the checkpoint is internal
 
     @admin.display(description="番号", ordering="pk")
     def number(self, obj: EligibilityRun) -> str:

@@ -325,3 +325,19 @@ def test_groups_are_decided_only_once_their_cut_off_has_passed(ledger, monkeypat
     # And after the 1-1 cut-off it is, with its balance at the cut-off
     _run(monkeypatch, "2023-02-27T00:05:00+09:00")
     assert Entitlement.objects.get(category="1-1").amount_yen == 2000
+
+
+def test_the_run_page_says_whether_the_run_was_full_or_incremental(
+    ledger, monkeypatch, client, staff
+) -> None:
+    _run(monkeypatch)
+    _run(monkeypatch)
+    full, incremental = EligibilityRun.objects.order_by("pk")
+    client.force_login(staff["operations"])
+
+    first = client.get(reverse("admin:claims_eligibilityrun_change", args=[full.pk])).content.decode()
+    second = client.get(reverse("admin:claims_eligibilityrun_change", args=[incremental.pk])).content.decode()
+
+    assert "全件判定" in first
+    assert "差分判定" in second
+    assert "xact" not in first + second  # the checkpoint stays internal
