@@ -127,6 +127,10 @@ def _rules_digest(params: dict[str, Any]) -> str:
 
 
 # --- which coupons an incremental run re-decides ------------------------------------------------
+# Beyond this many changed coupons a full run (two scans of the ledger) costs less than looking
+# each one up through the coupon index.
+INCREMENTAL_MAX = 100_000
+
 DIRTY_TABLE = 'CREATE TEMP TABLE elig_dirty (inquiry_number text COLLATE "C" PRIMARY KEY) ON COMMIT DROP'
 
 BULK_CHANGE_SINCE = """
@@ -460,9 +464,12 @@ def eligibility_run(
         step("scan")
         incremental = _can_be_incremental(cursor, since, summary.checkpoint)
         if incremental:
+            dirty = _dirty_coupons(cursor, {**params, "since": since.xact})  # type: ignore[union-attr]
+            incremental = len(dirty) <= INCREMENTAL_MAX
+        if incremental:
             summary.mode = "incremental"
-            params["dirty"] = _dirty_coupons(cursor, {**params, "since": since.xact})  # type: ignore[union-attr]
-            summary.coupons = len(params["dirty"])
+            params["dirty"] = dirty
+            summary.coupons = len(dirty)
             scope = {"ledger": DIRTY_MOVEMENTS, "decisions": DIRTY_DECISIONS}
         else:
             scope = {"ledger": "true", "decisions": "true"}

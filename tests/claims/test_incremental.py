@@ -279,3 +279,22 @@ def test_the_command_runs_incrementally_after_an_import_and_full_on_request(
 
     call_command("run_eligibility", "--full")
     assert "(full)" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_a_run_with_more_changed_coupons_than_an_incremental_run_pays_for_is_full(
+    incident, monkeypatch
+) -> None:
+    from claims.services import eligibility
+
+    coupons = [CouponFactory() for _ in range(3)]
+    for coupon in coupons:
+        MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=ISSUED_AT)
+    first = eligibility_run(incident=incident, as_of=AFTER_FINAL)
+    monkeypatch.setattr(eligibility, "INCREMENTAL_MAX", 2)
+
+    again = eligibility_run(incident=incident, as_of=AFTER_FINAL, since=first.checkpoint)
+
+    assert (again.mode, again.coupons) == ("full", None)
+    monkeypatch.setattr(eligibility, "INCREMENTAL_MAX", 3)
+    assert eligibility_run(incident=incident, as_of=AFTER_FINAL, since=first.checkpoint).mode == "incremental"

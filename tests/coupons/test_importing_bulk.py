@@ -179,3 +179,29 @@ def test_a_padded_value_in_a_first_load_is_trimmed_by_the_staging_path_instead(p
     assert (outcome.results[0].method, outcome.results[0].inserted) == ("staging", 60)
     assert CouponMovement.objects.get(movement_id=rows[45][0]).store_id == "S1"
     assert ledger_schema() == migrated  # and the check on the new table did not stay on the ledger
+
+
+def test_a_second_bulk_load_at_the_same_time_takes_the_direct_path(platform) -> None:
+    path = platform("movements.csv", MOVEMENT_HEADER, _movements(5))
+    holding, done = threading.Event(), threading.Event()
+
+    def another_bulk_load() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [bulk.BULK_LOCK])
+                holding.set()
+                done.wait(30)
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [bulk.BULK_LOCK])
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=another_bulk_load)
+    other.start()
+    assert holding.wait(30)
+    try:
+        outcome = regionpay_import(paths=[path])
+    finally:
+        done.set()
+        other.join(30)
+
+    assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 10)

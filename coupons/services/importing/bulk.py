@@ -43,6 +43,7 @@ BLOCK_BYTES = 4 << 20
 # Session memory for the index builds (sorting 10M keys in memory instead of in temporary files).
 BUILD_MEMORY = "512MB"
 LOCK_WAIT = "30s"
+BULK_LOCK = 0x5245_4255  # pg_advisory_lock key: "REBU"
 
 
 class NotBulk(Exception):
@@ -195,7 +196,24 @@ class _Copier(threading.Thread):
 
 
 def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None) -> int:
-    """Load the file into an empty ledger; return the rows. Raises NotBulk or direct.NotDirect."""
+    """Load the file into an empty ledger; return the rows. Raises NotBulk or direct.NotDirect.
+
+    One bulk load at a time (they would share the new table): another one meanwhile takes the
+    direct path, and finds the ledger no longer empty or waits for its rows' keys."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [BULK_LOCK])
+        if not cursor.fetchone()[0]:
+            raise NotBulk("another bulk load is on its way")
+    try:
+        return _bulk_load(path, name, header, body, size, progress)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [BULK_LOCK])
+
+
+def _bulk_load(
+    path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None
+) -> int:
     with connection.cursor() as cursor:
         plan = _plan(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
