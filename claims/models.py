@@ -155,7 +155,8 @@ class EntitlementStatusChange(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
+        labels = dict(Entitlement.Status.choices)
+        return f"{labels.get(self.from_status, '（新規）')} → {labels.get(self.to_status, self.to_status)}"
 
 
 class Instruction(models.Model):

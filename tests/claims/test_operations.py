@@ -155,6 +155,8 @@ def test_an_agent_rejects_a_candidate_with_a_reason_and_a_rerun_keeps_it(
     client.force_login(staff["callcenter"])
     page = client.get(reverse("admin:claims_entitlement_change", args=[candidate.pk])).content.decode()
     assert "重複の疑い" in page  # the evidence is on the page
+    assert "（新規） → 該当（確認待ち）" in page  # its history in words, not in status codes
+    assert "→ found" not in page
 
     client.post(
         reverse("admin:claims_entitlement_reject", args=[candidate.pk]), {"reason": "店舗記録では1回のみ"}
