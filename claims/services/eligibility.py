@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 
 from claims.models import Incident
-from coupons.services.ledger_changes import OLDEST_RUNNING_XACT
+from coupons.services.ledger_changes import CURRENT_SNAPSHOT, NOT_SEEN
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -52,22 +52,29 @@ CATEGORY_ORDER = "array_position(ARRAY['1-1', '1-2', '2-1', '2-2', 'other']::tex
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """What a run had seen: every transaction below ``xact`` had ended when it began; the groups
-    (and the final balance) its clock had opened; a digest of the incident's rules."""
+    """What a run had seen: the transactions committed when it began (``snapshot``, a
+    ``pg_snapshot``; every one below ``xact`` had ended); the groups (and the final balance) its
+    clock had opened; a digest of the incident's rules."""
 
     xact: int
+    snapshot: str
     gates: str
     rules: str
 
     def as_dict(self) -> dict[str, object]:
-        return {"xact": self.xact, "gates": self.gates, "rules": self.rules}
+        return {"xact": self.xact, "snapshot": self.snapshot, "gates": self.gates, "rules": self.rules}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint | None:
         try:
-            return cls(xact=int(data["xact"]), gates=str(data["gates"]), rules=str(data["rules"]))
+            return cls(
+                xact=int(data["xact"]),
+                snapshot=str(data["snapshot"]),
+                gates=str(data["gates"]),
+                rules=str(data["rules"]),
+            )
         except (KeyError, TypeError, ValueError):
-            return None
+            return None  # an older run's: the next run is a full one
 
 
 @dataclass
@@ -133,15 +140,15 @@ INCREMENTAL_MAX = 100_000
 
 DIRTY_TABLE = 'CREATE TEMP TABLE elig_dirty (inquiry_number text COLLATE "C" PRIMARY KEY) ON COMMIT DROP'
 
-BULK_CHANGE_SINCE = """
-SELECT EXISTS (SELECT 1 FROM coupons_ledgerchange WHERE xact >= %(since)s AND scope = 'all')
+BULK_CHANGE_SINCE = f"""
+SELECT EXISTS (SELECT 1 FROM coupons_ledgerchange WHERE {NOT_SEEN} AND scope = 'all')
 """
 
 DIRTY_COUPONS = [
     # New movements.
-    """
+    f"""
     INSERT INTO elig_dirty
-    SELECT DISTINCT key FROM coupons_ledgerchange WHERE xact >= %(since)s AND scope = 'coupon'
+    SELECT DISTINCT key FROM coupons_ledgerchange WHERE {NOT_SEEN} AND scope = 'coupon'
     ON CONFLICT DO NOTHING
     """,
     # Decisions waiting for their final balance (an agent's confirmation after the final instant)
@@ -160,9 +167,9 @@ DIRTY_COUPONS = [
 ]
 
 # New till records near the outage: the coupons paid at those stores during it (2-1 evidence).
-DIRTY_STORES = """
+DIRTY_STORES = f"""
 SELECT DISTINCT key FROM coupons_ledgerchange
-WHERE xact >= %(since)s AND scope = 'store'
+WHERE {NOT_SEEN} AND scope = 'store'
   AND first_at <= %(end)s + make_interval(secs => %(till)s)
   AND last_at >= %(start)s - make_interval(secs => %(till)s)
 """
@@ -453,10 +460,11 @@ def eligibility_run(
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK, incident.pk])
-        # Before reading anything: whatever this run may not see is at or above this transaction.
-        cursor.execute(f"SELECT {OLDEST_RUNNING_XACT}")
+        # Before reading anything: the transactions this run is sure to see.
+        cursor.execute(CURRENT_SNAPSHOT)
+        xact, snapshot = cursor.fetchone()
         summary.checkpoint = Checkpoint(
-            xact=cursor.fetchone()[0], gates=_gates(incident, as_of), rules=_rules_digest(params)
+            xact=xact, snapshot=snapshot, gates=_gates(incident, as_of), rules=_rules_digest(params)
         )
         cursor.execute("SET LOCAL work_mem = '256MB'")
         for table in ("elig_dirty", "elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
@@ -464,7 +472,7 @@ def eligibility_run(
         step("scan")
         incremental = _can_be_incremental(cursor, since, summary.checkpoint)
         if incremental:
-            dirty = _dirty_coupons(cursor, {**params, "since": since.xact})  # type: ignore[union-attr]
+            dirty = _dirty_coupons(cursor, {**params, **_since(since)})  # type: ignore[arg-type]
             incremental = len(dirty) <= INCREMENTAL_MAX
         if incremental:
             summary.mode = "incremental"
@@ -516,8 +524,12 @@ def _can_be_incremental(cursor, since: Checkpoint | None, now: Checkpoint) -> bo
     """Only the data changed since ``since``, coupon by coupon: same rules, same gates, no bulk load."""
     if since is None or since.gates != now.gates or since.rules != now.rules:
         return False
-    cursor.execute(BULK_CHANGE_SINCE, {"since": since.xact})
+    cursor.execute(BULK_CHANGE_SINCE, _since(since))
     return not cursor.fetchone()[0]
+
+
+def _since(checkpoint: Checkpoint) -> dict[str, object]:
+    return {"since": checkpoint.xact, "snapshot": checkpoint.snapshot}
 
 
 def _dirty_coupons(cursor, params: dict[str, Any]) -> list[str]:

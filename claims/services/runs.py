@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from claims.models import EligibilityRun, Incident
 from claims.services.eligibility import Checkpoint, eligibility_run
 from config import clock
-from coupons.models import LedgerChange
+from coupons.services.ledger_changes import ledger_changes_unseen
 
 
 def progress_key(run_id: int) -> str:
@@ -110,9 +110,11 @@ def eligibility_due(*, incident: Incident, now: dt.datetime) -> bool:
     )
     if any(cut <= now and (last is None or last < cut) for cut in cutoffs):
         return True
+    if now < incident.outage_end:
+        return False  # before it, no group can be decided
     checkpoint = _last_checkpoint(incident)
-    return (
-        checkpoint is not None
-        and now >= incident.outage_end  # before it, no group can be decided
-        and LedgerChange.objects.filter(xact__gte=checkpoint.xact).exists()
+    # (Without a checkpoint — runs recorded before runs had one — any change makes a full run due.)
+    return ledger_changes_unseen(
+        since=checkpoint.xact if checkpoint else None,
+        snapshot=checkpoint.snapshot if checkpoint else None,
     )

@@ -18,7 +18,11 @@ BULK_KEYS = 50_000
 
 # The writing transaction, as a number (xid8 fits a bigint for the next few billion years).
 CURRENT_XACT = "pg_current_xact_id()::text::bigint"
-OLDEST_RUNNING_XACT = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# What a reader is sure to see (the transactions committed when it began) — and, with the
+# oldest transaction then running as a quick lower bound, the changes it may not have seen. A
+# change whose writer began before and committed after is never missed, whatever the commit order.
+CURRENT_SNAPSHOT = "SELECT pg_snapshot_xmin(s)::text::bigint, s::text FROM pg_current_snapshot() AS s"
+NOT_SEEN = "(xact >= %(since)s AND NOT pg_visible_in_snapshot(xact::text::xid8, %(snapshot)s::pg_snapshot))"
 
 Scope = LedgerChange.Scope
 
@@ -65,3 +69,17 @@ def ledger_changes_note(*, scope: str, rows: Iterable[tuple[str, object]]) -> No
             f"VALUES ({CURRENT_XACT}, %s, %s, %s, %s)",
             [(scope, key, first, last) for key, (first, last) in spans.items()],
         )
+
+
+def ledger_changes_unseen(*, since: int | None, snapshot: str | None) -> bool:
+    """Whether any change was written that a reader with this snapshot (None: no reader yet) may
+    not have seen."""
+    with connection.cursor() as cursor:
+        if since is None or snapshot is None:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM coupons_ledgerchange)")
+        else:
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM coupons_ledgerchange WHERE {NOT_SEEN})",
+                {"since": since, "snapshot": snapshot},
+            )
+        return bool(cursor.fetchone()[0])

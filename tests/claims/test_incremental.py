@@ -61,69 +61,70 @@ def _insert_later(movements, sales) -> None:
     ledger_changes_note(scope="store", rows=[(s.store_id, s.occurred_at) for s in sales])
 
 
-@pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def _decided_twice(incident, scenario: Scenario, later_movements, later_sales, *, incremental: bool):
+    """From an empty ledger: the first file, a full run, the later file, and a second run
+    (incremental or full). Each step commits, as in operations."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE coupons_coupon, coupons_couponmovement, coupons_storesale, coupons_ledgerchange, "
+            "claims_instruction, claims_entitlementstatuschange, claims_entitlement CASCADE"
+        )
+    first = Scenario(
+        coupons=scenario.coupons,
+        movements=[m for m, later in zip(scenario.movements, later_movements, strict=True) if not later],
+        sales=[s for s, later in zip(scenario.sales, later_sales, strict=True) if not later],
+        as_of=scenario.as_of,
+    )
+    _insert(first)
+    decided = eligibility_run(incident=incident, as_of=scenario.as_of)
+    _insert_later(
+        [m for m, later in zip(scenario.movements, later_movements, strict=True) if later],
+        [s for s, later in zip(scenario.sales, later_sales, strict=True) if later],
+    )
+    since = decided.checkpoint if incremental else None
+    return eligibility_run(incident=incident, as_of=scenario.as_of, since=since), _rows_by_natural_key()
+
+
+@pytest.mark.django_db(transaction=True)  # the runs' checkpoints are about commits
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(generated=scenarios(), data=st.data())
 def test_an_incremental_run_after_a_later_file_ends_in_the_rows_of_a_full_run(
     incident, generated, data
 ) -> None:
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "TRUNCATE coupons_couponmovement, coupons_storesale, coupons_ledgerchange, "
-                "claims_instruction, claims_entitlementstatuschange, claims_entitlement CASCADE"
-            )
-        scenario = _prefixed(generated, f"I{next(_example):05d}")
-        # Given a ledger decided once, and a later file with some of its movements and till records
-        # (late movements of coupons already decided, or the first of a coupon, or till records)
-        later_movements = data.draw(
-            st.lists(st.booleans(), min_size=len(scenario.movements), max_size=len(scenario.movements))
-        )
-        later_sales = data.draw(
-            st.lists(st.booleans(), min_size=len(scenario.sales), max_size=len(scenario.sales))
-        )
-        first = Scenario(
-            coupons=scenario.coupons,
-            movements=[m for m, later in zip(scenario.movements, later_movements, strict=True) if not later],
-            sales=[s for s, later in zip(scenario.sales, later_sales, strict=True) if not later],
-            as_of=scenario.as_of,
-        )
-        _insert(first)
-        decided = eligibility_run(incident=incident, as_of=scenario.as_of)
-        _insert_later(
-            [m for m, later in zip(scenario.movements, later_movements, strict=True) if later],
-            [s for s, later in zip(scenario.sales, later_sales, strict=True) if later],
-        )
+    scenario = _prefixed(generated, f"I{next(_example):05d}")
+    # Given a ledger decided once, and a later file with some of its movements and till records
+    # (late movements of coupons already decided, or the first of a coupon, or till records)
+    later_movements = data.draw(
+        st.lists(st.booleans(), min_size=len(scenario.movements), max_size=len(scenario.movements))
+    )
+    later_sales = data.draw(
+        st.lists(st.booleans(), min_size=len(scenario.sales), max_size=len(scenario.sales))
+    )
 
-        # When an incremental run re-decides the changed coupons
-        with transaction.atomic():
-            incremental = eligibility_run(incident=incident, as_of=scenario.as_of, since=decided.checkpoint)
-            assert incremental.mode == "incremental"
-            changed = {
-                m.inquiry_number
-                for m, later in zip(scenario.movements, later_movements, strict=True)
-                if later
-            }
-            assert incremental.coupons is not None
-            assert incremental.coupons >= len(changed)
-            after_incremental = _rows_by_natural_key()
-            transaction.set_rollback(True)
+    # When an incremental run re-decides the changed coupons
+    incremental, after_incremental = _decided_twice(
+        incident, scenario, later_movements, later_sales, incremental=True
+    )
+    assert incremental.mode == "incremental"
+    changed = {
+        m.inquiry_number for m, later in zip(scenario.movements, later_movements, strict=True) if later
+    }
+    assert incremental.coupons is not None
+    assert incremental.coupons >= len(changed)
 
-        # Then a full run from the same state writes exactly the same rows
-        eligibility_run(incident=incident, as_of=scenario.as_of)
-        assert _rows_by_natural_key() == after_incremental
-
-        transaction.set_rollback(True)
+    # Then it wrote exactly the rows a full run writes from the same state
+    full, after_full = _decided_twice(incident, scenario, later_movements, later_sales, incremental=False)
+    assert full.mode == "full"
+    assert after_incremental == after_full
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_incremental_run_re_decides_only_the_coupons_of_the_later_file(incident) -> None:
     store = StoreFactory()
     untouched, late = CouponFactory(), CouponFactory()
     for coupon in (untouched, late):
         MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=ISSUED_AT)
     first = eligibility_run(incident=incident, as_of=AFTER_FINAL)
-    LedgerChange.objects.all().delete()  # what the first run saw (in a test, one transaction holds all)
     MovementFactory(
         coupon=late, kind="payment", amount_yen=-500, occurred_at=jst(2023, 2, 26, 12), store=store
     )
@@ -135,7 +136,7 @@ def test_an_incremental_run_re_decides_only_the_coupons_of_the_later_file(incide
     assert not Entitlement.objects.get(coupon=untouched).needs_review
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_till_records_arriving_later_make_a_2_1_candidate_of_a_payment_at_that_store(incident) -> None:
     store, elsewhere = StoreFactory(), StoreFactory()
     coupon = CouponFactory()
@@ -143,7 +144,6 @@ def test_till_records_arriving_later_make_a_2_1_candidate_of_a_payment_at_that_s
     paid_at = OUTAGE_START + dt.timedelta(hours=1)
     MovementFactory(coupon=coupon, kind="payment", amount_yen=-1000, occurred_at=paid_at, store=store)
     first = eligibility_run(incident=incident, as_of=AFTER_FINAL)
-    LedgerChange.objects.all().delete()
     assert not Entitlement.objects.filter(coupon=coupon, category="2-1").exists()
 
     # A till record far from the outage, and one at another store, change nothing for this coupon
@@ -160,7 +160,7 @@ def test_till_records_arriving_later_make_a_2_1_candidate_of_a_payment_at_that_s
     assert Entitlement.objects.get(coupon=coupon, category="2-1").amount_yen == 1000
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_decision_extended_after_the_final_instant_gets_its_final_balance_on_the_next_run(incident) -> None:
     store = StoreFactory()
     coupon = CouponFactory(expires_on=dt.date(2023, 3, 31))  # in no 1-x group
@@ -175,7 +175,6 @@ def test_a_decision_extended_after_the_final_instant_gets_its_final_balance_on_t
             store=store,
         )
     first = eligibility_run(incident=incident, as_of=AFTER_FINAL)
-    LedgerChange.objects.all().delete()
     # An agent confirms the 2-2 candidate as an extension (the desk's action, to come)
     Entitlement.objects.filter(coupon=coupon, category="2-2").update(status="extended")
 
@@ -205,7 +204,7 @@ def test_a_run_is_full_when_the_clock_or_the_rules_moved_on(incident, change, re
     assert eligibility_run(incident=incident, as_of=AFTER_FINAL, since=first.checkpoint).mode == "incremental"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_bulk_load_makes_the_next_run_full(incident) -> None:
     first = eligibility_run(incident=incident, as_of=AFTER_FINAL)
     LedgerChange.objects.create(xact=first.checkpoint.xact, scope="all")  # type: ignore[union-attr]
@@ -281,16 +280,15 @@ def test_the_command_runs_incrementally_after_an_import_and_full_on_request(
     assert "(full)" in capsys.readouterr().out
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_run_with_more_changed_coupons_than_an_incremental_run_pays_for_is_full(
     incident, monkeypatch
 ) -> None:
     from claims.services import eligibility
 
-    coupons = [CouponFactory() for _ in range(3)]
-    for coupon in coupons:
-        MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=ISSUED_AT)
     first = eligibility_run(incident=incident, as_of=AFTER_FINAL)
+    for coupon in [CouponFactory() for _ in range(3)]:  # three coupons changed since
+        MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=ISSUED_AT)
     monkeypatch.setattr(eligibility, "INCREMENTAL_MAX", 2)
 
     again = eligibility_run(incident=incident, as_of=AFTER_FINAL, since=first.checkpoint)
@@ -298,3 +296,36 @@ def test_a_run_with_more_changed_coupons_than_an_incremental_run_pays_for_is_ful
     assert (again.mode, again.coupons) == ("full", None)
     monkeypatch.setattr(eligibility, "INCREMENTAL_MAX", 3)
     assert eligibility_run(incident=incident, as_of=AFTER_FINAL, since=first.checkpoint).mode == "incremental"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_transaction_elsewhere_does_not_make_every_tick_run_again(incident) -> None:
+    from claims.services.runs import eligibility_due
+
+    coupon = CouponFactory()
+    open_, done = threading.Event(), threading.Event()
+
+    def long_transaction() -> None:  # a long report or import that holds a transaction id
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_current_xact_id()")
+                open_.set()
+                done.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=long_transaction)
+    holder.start()
+    assert open_.wait(30)
+    try:
+        MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=ISSUED_AT)  # committed
+        run = eligibility_run_execute(
+            run_id=eligibility_run_create(incident=incident, created_by=None, enqueue=False).pk
+        )
+        assert set(Entitlement.objects.values_list("coupon_id", flat=True)) == {coupon.pk}
+
+        # The run saw the movement: nothing is due although the older transaction still runs
+        assert not eligibility_due(incident=incident, now=run.as_of)
+    finally:
+        done.set()
+        holder.join(30)

@@ -15,7 +15,6 @@ from django.urls import reverse
 from claims.models import EligibilityRun, Entitlement, Incident
 from claims.services.runs import eligibility_due
 from claims.tasks import eligibility_tick_task
-from coupons.models import LedgerChange
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, StoreSaleFactory, jst
 
 pytestmark = pytest.mark.django_db
@@ -238,10 +237,10 @@ def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_
     assert eligibility_due(incident=incident, now=jst(2023, 2, 27, 0, 1))  # the 1-1 cut-off
 
 
+@pytest.mark.django_db(transaction=True)  # the runs' checkpoints are about commits
 def test_beat_starts_a_run_when_new_movements_arrived_since_the_last_one(
-    django_capture_on_commit_callbacks,
+    incident, django_capture_on_commit_callbacks
 ) -> None:
-    incident = Incident.objects.get()
     coupon = CouponFactory()
     MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 23, 10))
     with (
@@ -249,7 +248,6 @@ def test_beat_starts_a_run_when_new_movements_arrived_since_the_last_one(
         django_capture_on_commit_callbacks(execute=True),
     ):
         eligibility_tick_task()
-    LedgerChange.objects.all().delete()  # what that run saw (a test is one transaction)
     assert not eligibility_due(incident=incident, now=jst(2023, 2, 27, 0, 10))
 
     # A later file brings a payment made before the 1-1 cut-off
@@ -343,3 +341,18 @@ def test_the_run_page_says_whether_the_run_was_full_or_incremental(
     assert "全件判定" in first
     assert "差分判定" in second
     assert "xact" not in first + second  # the checkpoint stays internal
+
+
+def test_beat_runs_for_new_data_after_runs_recorded_without_a_checkpoint() -> None:
+    incident = Incident.objects.get()
+    EligibilityRun.objects.create(
+        incident=incident,
+        created_at=jst(2023, 4, 2),
+        as_of=jst(2023, 4, 2),
+        status=EligibilityRun.Status.SUCCEEDED,
+    )  # a run from before checkpoints, after every cut-off
+    assert not eligibility_due(incident=incident, now=jst(2023, 4, 3))
+
+    MovementFactory(coupon=CouponFactory(), kind="issue", amount_yen=1000, occurred_at=jst(2023, 2, 23))
+
+    assert eligibility_due(incident=incident, now=jst(2023, 4, 3))

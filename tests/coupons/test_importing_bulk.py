@@ -62,8 +62,14 @@ def ledger_schema() -> dict[str, list[tuple]]:
             SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
             WHERE tgrelid = 'coupons_couponmovement'::regclass AND NOT tgisinternal ORDER BY tgname""",
         "table": """
-            SELECT relacl::text, reloptions::text, relpersistence FROM pg_class
+            SELECT relacl::text, reloptions::text, relpersistence, relreplident, relrowsecurity,
+                   relforcerowsecurity FROM pg_class
             WHERE oid = 'coupons_couponmovement'::regclass""",
+        "triggers enabled": """
+            SELECT tgname, tgenabled FROM pg_trigger
+            WHERE tgrelid = 'coupons_couponmovement'::regclass AND NOT tgisinternal ORDER BY tgname""",
+        "publications": """
+            SELECT prpubid FROM pg_publication_rel WHERE prrelid = 'coupons_couponmovement'::regclass""",
         "load table": "SELECT relname FROM pg_class WHERE relname LIKE 'coupons_couponmovement_load%'",
     }
     with connection.cursor() as cursor:
@@ -205,3 +211,92 @@ def test_a_second_bulk_load_at_the_same_time_takes_the_direct_path(platform) -> 
         other.join(30)
 
     assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 10)
+
+
+def test_a_copier_that_stops_without_a_word_never_leaves_part_of_the_file(platform, monkeypatch) -> None:
+    run = bulk._Copier.run
+    calls = []
+
+    def second_copier_quits(self) -> None:
+        calls.append(self)
+        if len(calls) == 2:
+            return  # no error, no rows: as if the thread had died
+        run(self)
+
+    monkeypatch.setattr(bulk._Copier, "run", second_copier_quits)
+    path = platform("movements.csv", MOVEMENT_HEADER, _movements(40))
+
+    outcome = regionpay_import(paths=[path])
+
+    assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 80)
+    assert CouponMovement.objects.count() == 80
+    assert ledger_schema()["load table"] == []
+
+
+def test_an_unforeseen_error_in_a_copier_imports_nothing(platform, monkeypatch) -> None:
+    migrated = ledger_schema()
+    checked = direct.checked_lines
+
+    def fails_on_the_fifth_block(*args, **kwargs):
+        fails_on_the_fifth_block.calls += 1
+        if fails_on_the_fifth_block.calls == 5:
+            raise MemoryError
+        return checked(*args, **kwargs)
+
+    fails_on_the_fifth_block.calls = 0
+    monkeypatch.setattr(direct, "checked_lines", fails_on_the_fifth_block)
+    path = platform("movements.csv", MOVEMENT_HEADER, _movements(40))
+
+    with pytest.raises(MemoryError):
+        regionpay_import(paths=[path])
+
+    assert CouponMovement.objects.count() == 0
+    assert ledger_schema() == migrated
+
+
+def test_a_progress_display_failing_after_the_swap_does_not_report_the_file_as_not_imported(
+    platform,
+) -> None:
+    def progress(name, phase, done, total) -> None:
+        if phase == "merge" and done and done == total:
+            raise ConnectionError("the progress cache went away")
+
+    path = platform("movements.csv", MOVEMENT_HEADER, _movements(40))
+
+    outcome = regionpay_import(paths=[path], progress=progress)
+
+    assert outcome.ok
+    assert (outcome.results[0].method, outcome.results[0].inserted) == ("bulk", 80)
+
+
+@pytest.mark.parametrize(
+    ("setting", "undo"),
+    [
+        (
+            "ALTER TABLE coupons_couponmovement REPLICA IDENTITY FULL",
+            "ALTER TABLE coupons_couponmovement REPLICA IDENTITY DEFAULT",
+        ),
+        (
+            "CREATE PUBLICATION bulk_test_pub FOR TABLE coupons_couponmovement",
+            "DROP PUBLICATION bulk_test_pub",
+        ),
+        (
+            "ALTER TABLE coupons_couponmovement ALTER COLUMN kind SET STATISTICS 500",
+            "ALTER TABLE coupons_couponmovement ALTER COLUMN kind SET STATISTICS -1",
+        ),
+    ],
+)
+def test_a_ledger_with_settings_a_swap_would_lose_is_loaded_by_the_direct_path(
+    platform, setting, undo
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(setting)
+    try:
+        configured = ledger_schema()
+        outcome = regionpay_import(paths=[platform("movements.csv", MOVEMENT_HEADER, _movements(5))])
+
+        assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 10)
+        assert ledger_schema() == configured
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(undo)

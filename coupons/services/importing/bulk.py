@@ -25,7 +25,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+import psycopg
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+    transaction,
+)
 from psycopg import errors as pg_errors
 
 from coupons.services.importing import direct
@@ -42,7 +51,7 @@ PARTS = max(2, min(4, os.cpu_count() or 2))  # connections copying at once
 BLOCK_BYTES = 4 << 20
 # Session memory for the index builds (sorting 10M keys in memory instead of in temporary files).
 BUILD_MEMORY = "512MB"
-LOCK_WAIT = "30s"
+LOCK_WAIT = "10s"
 BULK_LOCK = 0x5245_4255  # pg_advisory_lock key: "REBU"
 
 
@@ -60,6 +69,16 @@ class _Plan:
 
 SWAPPABLE = f"""
 SELECT c.relacl IS NULL AND c.reloptions IS NULL
+   AND NOT c.relrowsecurity AND NOT c.relforcerowsecurity AND c.relreplident = 'd'
+   AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
+   AND NOT EXISTS (SELECT 1 FROM pg_publication_rel p WHERE p.prrelid = c.oid)
+   AND NOT EXISTS (
+     SELECT 1 FROM pg_attribute a
+     WHERE a.attrelid = c.oid AND a.attnum > 0
+       AND (a.attacl IS NOT NULL OR a.attstattarget >= 0
+            OR EXISTS (SELECT 1 FROM unnest(a.attoptions) o WHERE o LIKE 'n\\_distinct%%')))
+   AND NOT EXISTS (
+     SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'O')
    AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid)
    AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid)
    AND NOT EXISTS (
@@ -168,13 +187,15 @@ class _Copier(threading.Thread):
     ) -> None:
         super().__init__(daemon=True)
         self.path, self.blocks, self.header, self.stop = path, blocks, header, stop
-        self.done = 0
-        self.rows = 0
+        self.done = 0  # bytes
+        self.lines = 0  # the file's lines in those bytes
+        self.rows = 0  # what COPY says it copied
+        self.finished = False  # set last: a copier that ends without it failed, error or not
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        lines_ok = direct.offset_lines(self.header)
         try:
+            lines_ok = direct.offset_lines(self.header)
             with self.path.open("rb") as stream, transaction.atomic(), connection.cursor() as cursor:
                 with cursor.copy(direct.copy_sql(self.header, LOAD)) as copy:
                     for lo, hi in self.blocks:
@@ -187,7 +208,9 @@ class _Copier(threading.Thread):
                         direct.checked_lines(lines_ok, b"", block, final=True)  # whole lines
                         copy.write(block)
                         self.done += len(block)
+                        self.lines += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
                 self.rows = cursor.rowcount
+            self.finished = True
         except BaseException as exc:  # handed to the main thread
             self.error = exc
             self.stop.set()
@@ -200,104 +223,168 @@ def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, prog
 
     One bulk load at a time (they would share the new table): another one meanwhile takes the
     direct path, and finds the ledger no longer empty or waits for its rows' keys."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [BULK_LOCK])
-        if not cursor.fetchone()[0]:
-            raise NotBulk("another bulk load is on its way")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [BULK_LOCK])
+            locked = cursor.fetchone()[0]
+    except _UNREACHABLE as exc:
+        raise NotBulk(f"no connection for a bulk load ({type(exc).__name__})") from exc
+    if not locked:
+        raise NotBulk("another bulk load is on its way")
     try:
         return _bulk_load(path, name, header, body, size, progress)
     finally:
+        _best_effort("unlock", "SELECT pg_advisory_unlock(%s)", [BULK_LOCK])
+
+
+# Errors of the connections themselves (too many clients, a server gone, a right missing): the
+# direct path, on one connection, may still do.
+_UNREACHABLE = (
+    OperationalError,
+    InterfaceError,
+    ProgrammingError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def _best_effort(what: str, sql: str, params: list[int] | None = None) -> None:
+    try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [BULK_LOCK])
+            cursor.execute(sql, params)
+    except Exception as exc:
+        logger.warning("bulk load: could not %s (%s)", what, type(exc).__name__)
 
 
 def _bulk_load(
     path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None
 ) -> int:
-    with connection.cursor() as cursor:
-        plan = _plan(cursor)
-        cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
-        cursor.execute(f"CREATE TABLE {LOAD} (LIKE {LEDGER} INCLUDING ALL EXCLUDING INDEXES)")
-        # Checked row by row while copying, on every connection at once (dropped before the swap).
-        trimmed = header.kind.direct.trimmed.format(m="")  # type: ignore[union-attr]
-        cursor.execute(f"ALTER TABLE {LOAD} ADD CONSTRAINT {LOAD}_trimmed CHECK ({trimmed})")
+    try:
+        with connection.cursor() as cursor:
+            plan = _plan(cursor)
+    except _UNREACHABLE as exc:
+        raise NotBulk(f"the ledger could not be read ({type(exc).__name__})") from exc
     try:
         started = time.monotonic()
-        rows = _copy_parts(path, name, header, body, size, progress)
-        copy_done = time.monotonic()
-        with connection.cursor() as cursor:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
+                cursor.execute(f"CREATE TABLE {LOAD} (LIKE {LEDGER} INCLUDING ALL EXCLUDING INDEXES)")
+                # Checked row by row while copying, on every connection at once (dropped at the swap).
+                trimmed = header.kind.direct.trimmed.format(m="")  # type: ignore[union-attr]
+                cursor.execute(f"ALTER TABLE {LOAD} ADD CONSTRAINT {LOAD}_trimmed CHECK ({trimmed})")
+            rows = _copy_parts(path, name, header, body, size, progress)
+            copy_done = time.monotonic()
             if progress:
                 progress(name, "merge", 0, rows)
             _build_indexes(plan.indexes)
-            for key in plan.keys:
-                cursor.execute(key)
-            build_done = time.monotonic()
-            with transaction.atomic():
-                new_rows, suspicious = direct.count_suspicious(
-                    cursor, header, LOAD, where="true", trimmed_already=True
-                )
+            with connection.cursor() as cursor:
+                for key in plan.keys:
+                    cursor.execute(key)
+                build_done = time.monotonic()
+                with transaction.atomic():
+                    new_rows, suspicious = direct.count_suspicious(
+                        cursor, header, LOAD, where="true", trimmed_already=True
+                    )
+                    cursor.execute(f"SELECT '{LOAD}'::regclass::oid")
+                    load_oid = cursor.fetchone()[0]
             check_done = time.monotonic()
-            if new_rows != rows or suspicious:
-                raise direct.NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {rows})")
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                # Readers of the ledger wait for this short transaction; it waits for them no longer
-                # than LOCK_WAIT, and then the file takes the direct path instead.
-                cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
-                cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
-                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEDGER})")
-                if cursor.fetchone()[0]:
-                    raise NotBulk("the ledger received movements meanwhile")
-                cursor.execute(f"DROP TABLE {LEDGER}")
-                cursor.execute(f"ALTER TABLE {LOAD} DROP CONSTRAINT {LOAD}_trimmed")
-                cursor.execute(f"ALTER TABLE {LOAD} RENAME TO {LEDGER}")
-                for built, original in plan.renames:
-                    cursor.execute(f"ALTER INDEX {built} RENAME TO {original}")
-                for trigger in plan.triggers:
-                    cursor.execute(trigger)
-                ledger_changes_note_all()
-        except DatabaseError as exc:  # a lock not granted in time, a dependency not foreseen
-            raise NotBulk(f"the swap was refused ({type(exc).__name__})") from exc
-        logger.info(
-            "import %s: bulk load of %s rows: copy %.1fs, keys and indexes %.1fs, checks %.1fs, swap %.1fs",
-            name,
-            rows,
-            copy_done - started,
-            build_done - copy_done,
-            check_done - build_done,
-            time.monotonic() - check_done,
-        )
-        if progress:
-            progress(name, "merge", rows, rows)
-        return rows
+        except _UNREACHABLE as exc:
+            raise NotBulk(f"a connection failed ({type(exc).__name__})") from exc
+        if new_rows != rows or suspicious:
+            raise direct.NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {rows})")
+        _swap(plan, load_oid)
     finally:
+        _best_effort("drop the new table", f"DROP TABLE IF EXISTS {LOAD}")
+    # Committed: from here on nothing may report the file as not imported.
+    logger.info(
+        "import %s: bulk load of %s rows: copy %.1fs, keys and indexes %.1fs, checks %.1fs, swap %.1fs",
+        name,
+        rows,
+        copy_done - started,
+        build_done - copy_done,
+        check_done - build_done,
+        time.monotonic() - check_done,
+    )
+    if progress:
+        try:
+            progress(name, "merge", rows, rows)
+        except Exception as exc:
+            logger.warning("import %s: progress not shown (%s)", name, type(exc).__name__)
+    return rows
+
+
+def _swap(plan: _Plan, load_oid: int) -> None:
+    """Put the new table in the ledger's place, in one transaction; raise NotBulk if refused."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Readers of the ledger wait for this short transaction; it waits for them no longer
+            # than LOCK_WAIT, and then the file takes the direct path instead.
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+            cursor.execute(f"LOCK TABLE {LEDGER} IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {LEDGER})")
+            if cursor.fetchone()[0]:
+                raise NotBulk("the ledger received movements meanwhile")
+            cursor.execute(f"DROP TABLE {LEDGER}")
+            cursor.execute(f"ALTER TABLE {LOAD} DROP CONSTRAINT {LOAD}_trimmed")
+            cursor.execute(f"ALTER TABLE {LOAD} RENAME TO {LEDGER}")
+            for built, original in plan.renames:
+                cursor.execute(f"ALTER INDEX {built} RENAME TO {original}")
+            for trigger in plan.triggers:
+                cursor.execute(trigger)
+            ledger_changes_note_all()
+    except NotBulk:
+        raise
+    except DatabaseError as exc:
+        # Refused (a lock not granted in time, a dependency not foreseen) — or lost at COMMIT, in
+        # which case the ledger itself says whether the swap happened.
+        if not _swapped(load_oid):
+            raise NotBulk(f"the swap was refused ({type(exc).__name__})") from exc
+        logger.warning("bulk load: the swap committed although its connection failed at the end")
+
+
+def _swapped(load_oid: int) -> bool:
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+    try:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
+            cursor.execute(f"SELECT to_regclass('{LEDGER}')::oid")
+            return cursor.fetchone()[0] == load_oid
+    except DatabaseError:
+        return False
 
 
 def _copy_parts(
     path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None
 ) -> int:
+    """Copy the file's blocks in parallel; return the rows, which are exactly the file's lines."""
     stop = threading.Event()
     blocks = _blocks(path, body, size)
     copiers = [_Copier(path, blocks[part::PARTS], header, stop) for part in range(min(PARTS, len(blocks)))]
-    for copier in copiers:
-        copier.start()
-    for copier in copiers:
-        while copier.is_alive():
-            copier.join(0.5)
-            if progress:
-                progress(name, "copy", body + sum(c.done for c in copiers), size)
+    try:
+        for copier in copiers:
+            copier.start()
+        for copier in copiers:
+            while copier.is_alive():
+                copier.join(0.5)
+                if progress:
+                    progress(name, "copy", body + sum(c.done for c in copiers), size)
+    finally:
+        stop.set()  # whatever stopped this thread stops the copiers too (they roll back)
+        for copier in copiers:
+            copier.join()
     errors = [c.error for c in copiers if c.error is not None]
     if errors:
         first = next((e for e in errors if not isinstance(e, direct.NotDirect)), errors[0])
+        cause = first.__cause__ if isinstance(first.__cause__, psycopg.Error) else first
         if isinstance(first, direct.NotDirect):
             raise first
-        if isinstance(first, pg_errors.DataError | pg_errors.IntegrityError | pg_errors.QueryCanceled):
-            raise direct.NotDirect(type(first).__name__) from first
-        if hasattr(first, "__cause__") and isinstance(
-            first.__cause__, pg_errors.DataError | pg_errors.IntegrityError
-        ):
-            raise direct.NotDirect(type(first.__cause__).__name__) from first
+        if isinstance(cause, pg_errors.DataError | pg_errors.IntegrityError | pg_errors.QueryCanceled):
+            raise direct.NotDirect(type(cause).__name__) from first
+        if isinstance(first, _UNREACHABLE) or isinstance(cause, _UNREACHABLE):
+            raise NotBulk(f"a copier's connection failed ({type(first).__name__})") from first
         raise first
-    return sum(c.rows for c in copiers)
+    rows, lines = sum(c.rows for c in copiers), sum(c.lines for c in copiers)
+    if not all(c.finished for c in copiers) or rows != lines:
+        raise NotBulk(f"the copiers copied {rows} rows of the file's {lines} lines")
+    return rows
