@@ -119,3 +119,23 @@ def test_hyphenated_inquiry_numbers_in_a_large_file_are_normalised_through_stagi
 
     assert outcome.results[0].method == "staging"
     assert CouponMovement.objects.get(movement_id="I1").coupon_id == "CB0000000001"
+
+
+@pytest.mark.parametrize(
+    ("cell", "stored"),
+    [(" S1", "S1"), ("S1 ", "S1"), ('"S1"', "S1")],
+)
+def test_a_padded_or_quoted_field_sends_a_large_file_through_staging_which_reads_it(
+    platform, cell, stored
+) -> None:
+    path = platform("movements.csv", MOVEMENT_HEADER, _movements())
+    text = path.read_text(encoding="utf-8").replace(
+        "-500,2023-02-24T18:03:12Z,S1,RQ1", f"-500,2023-02-24T18:03:12Z,{cell},RQ1"
+    )
+    path.write_text(text, encoding="utf-8")
+
+    outcome = regionpay_import(paths=[path])
+
+    assert outcome.ok
+    assert (outcome.results[0].method, outcome.results[0].inserted) == ("staging", 6)
+    assert CouponMovement.objects.get(movement_id="P1").store_id == stored

@@ -195,7 +195,7 @@ class _Copier(threading.Thread):
 
     def run(self) -> None:
         try:
-            lines_ok = direct.offset_lines(self.header)
+            lines_ok = direct.clean_lines(self.header)
             with self.path.open("rb") as stream, transaction.atomic(), connection.cursor() as cursor:
                 with cursor.copy(direct.copy_sql(self.header, LOAD)) as copy:
                     for lo, hi in self.blocks:
@@ -270,9 +270,6 @@ def _bulk_load(
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP TABLE IF EXISTS {LOAD}")
                 cursor.execute(f"CREATE TABLE {LOAD} (LIKE {LEDGER} INCLUDING ALL EXCLUDING INDEXES)")
-                # Checked row by row while copying, on every connection at once (dropped at the swap).
-                trimmed = header.kind.direct.trimmed.format(m="")  # type: ignore[union-attr]
-                cursor.execute(f"ALTER TABLE {LOAD} ADD CONSTRAINT {LOAD}_trimmed CHECK ({trimmed})")
             rows = _copy_parts(path, name, header, body, size, progress)
             copy_done = time.monotonic()
             if progress:
@@ -283,9 +280,7 @@ def _bulk_load(
                     cursor.execute(key)
                 build_done = time.monotonic()
                 with transaction.atomic():
-                    new_rows, suspicious = direct.count_suspicious(
-                        cursor, header, LOAD, where="true", trimmed_already=True
-                    )
+                    new_rows, suspicious = direct.count_suspicious(cursor, header, LOAD, where="true")
                     cursor.execute(f"SELECT '{LOAD}'::regclass::oid")
                     load_oid = cursor.fetchone()[0]
             check_done = time.monotonic()
@@ -326,7 +321,6 @@ def _swap(plan: _Plan, load_oid: int) -> None:
             if cursor.fetchone()[0]:
                 raise NotBulk("the ledger received movements meanwhile")
             cursor.execute(f"DROP TABLE {LEDGER}")
-            cursor.execute(f"ALTER TABLE {LOAD} DROP CONSTRAINT {LOAD}_trimmed")
             cursor.execute(f"ALTER TABLE {LOAD} RENAME TO {LEDGER}")
             for built, original in plan.renames:
                 cursor.execute(f"ALTER INDEX {built} RENAME TO {original}")

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 # is several times faster than staging and INSERT ... SELECT (COPY writes the heap in batches). The
 # direct path is tried first for large files and gives way to the staging path at the first doubt:
 # any error of COPY (a cast, a constraint, a key seen before), a line whose timestamp lacks an
-# offset, or a new row that is suspicious (unknown coupon or store, untrimmed text). The staging path
+# offset, a quoted or padded field, or a new row with an unknown coupon or store. The staging path
 # then does the whole file again, and decides, merges and explains as usual.
 DIRECT_MIN_BYTES = 16 << 20
 _ISO_WITH_OFFSET = rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:[Zz]|[+-]\d\d(?::?\d\d)?)"
@@ -41,16 +41,21 @@ def direct_eligible(header: _Header, encoding: str, size: int) -> bool:
     )
 
 
-def offset_lines(header: _Header) -> re2._Regexp:
-    """Matches (whole) a block of lines whose ``timestamp_column`` is an ISO timestamp with an
-    offset. Simple CSV only: a quote before that column makes the block not match, and so sends
-    the file to staging. RE2 runs it in linear time, ~4x faster than the re module here."""
+# A field the staging path would leave as it is: not quoted, no space at either end (or empty).
+_PLAIN_FIELD = rb'(?:[^,\n" ](?:[^,\n"]*[^,\n" ])?)?'
+
+
+def clean_lines(header: _Header) -> re2._Regexp:
+    """Matches (whole) a block of lines that the direct path may copy as they are: every field
+    plain (a quote or a padded value sends the file to staging, which reads and trims them), and
+    the ``timestamp_column`` an ISO timestamp with an offset. RE2 runs it in linear time (a DFA,
+    ~430 MB/s here, four times the re module's), on the importer's side of the COPY."""
     assert header.kind.direct is not None  # noqa: S101 - guarded by direct_eligible
-    position = header.names.index(header.kind.direct.timestamp_column)
-    line = rb'(?:[^,\n"]*,){' + str(position).encode() + rb"}" + _ISO_WITH_OFFSET + rb"(?:,[^\n]*)?\r?"
+    timestamp = header.kind.direct.timestamp_column
+    fields = [_ISO_WITH_OFFSET if name == timestamp else _PLAIN_FIELD for name in header.names]
     options = re2.Options()
     options.max_mem = 64 << 20  # room for the DFA over 4 MiB blocks
-    return re2.compile(rb"(?:" + line + rb"\n)*", options)
+    return re2.compile(rb"(?:" + rb",".join(fields) + rb"\r?\n)*", options)
 
 
 def copy_sql(header: _Header, table: str) -> str:
@@ -77,20 +82,15 @@ def checked_lines(lines_ok: re2._Regexp, carry: bytes, chunk: bytes, *, final: b
     return carry
 
 
-def count_suspicious(
-    cursor, header: _Header, table: str, where: str, *, trimmed_already: bool = False
-) -> tuple[int, int]:
-    """(rows, suspicious rows) of ``table`` matching ``where``: see DirectCopy. With
-    ``trimmed_already`` (a constraint saw to it) only the unknown coupons and stores are looked for.
-    """
+def count_suspicious(cursor, header: _Header, table: str, where: str) -> tuple[int, int]:
+    """(rows, rows with an unknown coupon or store) of ``table`` matching ``where``."""
     direct = header.kind.direct
     assert direct is not None  # noqa: S101 - guarded by direct_eligible
-    suspicious = direct.unknown if trimmed_already else direct.suspicious
     # Room for the coupons' hash table: at the default work_mem it spills, and 10M rows with it.
     cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(
         f"""
-        SELECT count(*), count(*) FILTER (WHERE {suspicious})
+        SELECT count(*), count(*) FILTER (WHERE {direct.unknown})
         FROM {table} m {" ".join(direct.joins)}
         WHERE {where}
         """
@@ -102,7 +102,7 @@ def count_suspicious(
 def copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int, progress) -> int:
     """COPY the file into its table; return the rows copied, or raise NotDirect."""
     kind = header.kind
-    lines_ok = offset_lines(header)
+    lines_ok = clean_lines(header)
     carry = b""
     try:
         # psycopg's queued writer thread buys nothing measurable here (the server is the bottleneck)

@@ -83,23 +83,17 @@ class Check:
 class DirectCopy:
     """How a large file of this kind may be copied straight into its table (see ``_copy_direct``).
 
-    ``timestamp_column`` must hold an ISO 8601 timestamp with an offset on every line (checked in
-    the stream); ``not_null_text`` are text columns whose empty cells mean '' rather than NULL.
-    A new row that is not ``trimmed`` (a condition on the row alone, its columns written
-    ``{m}column``) or is ``unknown`` (over a new row ``m`` and ``joins``) sends the file to the
-    staging path, which normalises, trims and names problems.
+    ``timestamp_column`` must hold an ISO 8601 timestamp with an offset on every line, and no
+    field may be quoted or have a space at either end (what the staging path would trim): both
+    checked in the stream. ``not_null_text`` are text columns whose empty cells mean '' rather than
+    NULL. A new row that is ``unknown`` (an SQL condition over the new row ``m`` and ``joins``)
+    sends the file to the staging path, which normalises and names problems.
     """
 
     timestamp_column: str
     not_null_text: tuple[str, ...]
     joins: tuple[str, ...]
     unknown: str
-    trimmed: str
-
-    @property
-    def suspicious(self) -> str:
-        """The condition over a new row ``m`` (and ``joins``) that sends a file to staging."""
-        return f"({self.unknown}) OR NOT ({self.trimmed.format(m='m.')})"
 
 
 @dataclass(frozen=True)
@@ -274,16 +268,6 @@ _SIGN_BY_KIND = {
 }
 
 
-def _trimmed(column: str, *, nullable: bool, empty: bool) -> str:
-    """No space at either end (what the staging path's btrim() would change), and not '' unless
-    ``empty`` ('' is NULL on the staging path). LIKE costs less than btrim() on 10M rows."""
-    value = "{m}" + column
-    condition = f"{value} NOT LIKE ' %' AND {value} NOT LIKE '% '"
-    if not empty:
-        condition = f"{value} <> '' AND {condition}"
-    return f"({value} IS NULL OR ({condition}))" if nullable else f"({condition})"
-
-
 MOVEMENTS_DIRECT = DirectCopy(
     timestamp_column="occurred_at",
     not_null_text=("request_id", "app_account_id"),
@@ -294,14 +278,6 @@ MOVEMENTS_DIRECT = DirectCopy(
     unknown=(
         "c.inquiry_number IS NULL"  # unknown, or not normalised: the staging path decides
         " OR (m.store_id IS NOT NULL AND st.store_id IS NULL)"
-    ),
-    trimmed=" AND ".join(
-        (
-            _trimmed("movement_id", nullable=False, empty=False),
-            _trimmed("store_id", nullable=True, empty=False),
-            _trimmed("request_id", nullable=False, empty=True),
-            _trimmed("app_account_id", nullable=False, empty=True),
-        )
     ),
 )
 
