@@ -24,6 +24,7 @@ from claims.models import Entitlement, EntitlementStatusChange, Incident, Instru
 from claims.services.eligibility import eligibility_run
 from claims.services.entitlements import entitlement_reject
 from coupons.models import Coupon, CouponMovement, Store, StoreSale
+from coupons.services.ledger_changes import ledger_changes_note
 from tests.claims.reference import CouponRecord, Decision, MovementRecord, Rules, SaleRecord, decide
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, StoreSaleFactory, jst
 
@@ -338,6 +339,11 @@ def _insert(scenario: Scenario) -> None:
         )
         for c in scenario.coupons
     )
+    _insert_records(scenario.movements, scenario.sales)
+
+
+def _insert_records(movements: list[MovementRecord], sales: list[SaleRecord], *, noted: bool = False) -> None:
+    """The movements and till records; ``noted`` in the change log too, as the importer does."""
     CouponMovement.objects.bulk_create(
         CouponMovement(
             movement_id=m.movement_id,
@@ -348,7 +354,7 @@ def _insert(scenario: Scenario) -> None:
             store_id=m.store_id,
             request_id=m.request_id,
         )
-        for m in scenario.movements
+        for m in movements
     )
     StoreSale.objects.bulk_create(
         StoreSale(
@@ -358,8 +364,11 @@ def _insert(scenario: Scenario) -> None:
             amount_yen=s.amount_yen,
             tender=s.tender,
         )
-        for s in scenario.sales
+        for s in sales
     )
+    if noted:
+        ledger_changes_note(scope="coupon", rows=[(m.inquiry_number, m.occurred_at) for m in movements])
+        ledger_changes_note(scope="store", rows=[(s.store_id, s.occurred_at) for s in sales])
 
 
 _example = itertools.count()

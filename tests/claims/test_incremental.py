@@ -5,60 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claims.models import EligibilityRun, Entitlement
 from claims.services.eligibility import Checkpoint, eligibility_run
 from claims.services.runs import eligibility_run_create, eligibility_run_execute
-from coupons.models import CouponMovement, LedgerChange, StoreSale
-from coupons.services.ledger_changes import ledger_changes_note
+from coupons.models import LedgerChange
 from tests.claims.test_eligibility import (
     AFTER_FINAL,
     ISSUED_AT,
     OUTAGE_START,
     Scenario,
     _insert,
+    _insert_records,
     _prefixed,
     _rows_by_natural_key,
     scenarios,
 )
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, StoreSaleFactory, jst
+from tests.threads import held_open
 
 _example = itertools.count()
-
-
-def _insert_later(movements, sales) -> None:
-    """A later file: written and noted in the change log as the importer does."""
-    CouponMovement.objects.bulk_create(
-        CouponMovement(
-            movement_id=m.movement_id,
-            coupon_id=m.inquiry_number,
-            kind=m.kind,
-            amount_yen=m.amount_yen,
-            occurred_at=m.occurred_at,
-            store_id=m.store_id,
-            request_id=m.request_id,
-        )
-        for m in movements
-    )
-    StoreSale.objects.bulk_create(
-        StoreSale(
-            store_id=s.store_id,
-            receipt_number=s.receipt_number,
-            occurred_at=s.occurred_at,
-            amount_yen=s.amount_yen,
-            tender=s.tender,
-        )
-        for s in sales
-    )
-    ledger_changes_note(scope="coupon", rows=[(m.inquiry_number, m.occurred_at) for m in movements])
-    ledger_changes_note(scope="store", rows=[(s.store_id, s.occurred_at) for s in sales])
 
 
 def _decided_twice(incident, scenario: Scenario, later_movements, later_sales, *, incremental: bool):
@@ -77,9 +49,10 @@ def _decided_twice(incident, scenario: Scenario, later_movements, later_sales, *
     )
     _insert(first)
     decided = eligibility_run(incident=incident, as_of=scenario.as_of)
-    _insert_later(
+    _insert_records(  # a later file, noted as the importer does
         [m for m, later in zip(scenario.movements, later_movements, strict=True) if later],
         [s for s, later in zip(scenario.sales, later_sales, strict=True) if later],
+        noted=True,
     )
     since = decided.checkpoint if incremental else None
     return eligibility_run(incident=incident, as_of=scenario.as_of, since=since), _rows_by_natural_key()
@@ -220,26 +193,12 @@ def test_a_file_committed_after_a_run_began_is_re_decided_by_the_next_run(incide
     eligibility_run_execute(run_id=run_id(), full=True)
 
     # Given an import that has written its movements but not committed yet, while another commits
-    written, release = threading.Event(), threading.Event()
+    slow_import = lambda: MovementFactory(coupon=slow, kind="issue", amount_yen=2000, occurred_at=ISSUED_AT)  # noqa: E731
+    with held_open(slow_import):
+        MovementFactory(coupon=early, kind="issue", amount_yen=1000, occurred_at=ISSUED_AT)
 
-    def slow_import() -> None:
-        try:
-            with transaction.atomic():
-                MovementFactory(coupon=slow, kind="issue", amount_yen=2000, occurred_at=ISSUED_AT)
-                written.set()
-                release.wait(30)
-        finally:
-            connections.close_all()
-
-    worker = threading.Thread(target=slow_import)
-    worker.start()
-    assert written.wait(30)
-    MovementFactory(coupon=early, kind="issue", amount_yen=1000, occurred_at=ISSUED_AT)
-
-    # When a run goes by before the slow import commits
-    seen = eligibility_run_execute(run_id=run_id())
-    release.set()
-    worker.join(30)
+        # When a run goes by before the slow import commits
+        seen = eligibility_run_execute(run_id=run_id())
     assert seen.summary["mode"] == "incremental"
     assert set(Entitlement.objects.values_list("coupon_id", flat=True)) == {early.pk}
 
@@ -303,21 +262,8 @@ def test_a_long_transaction_elsewhere_does_not_make_every_tick_run_again(inciden
     from claims.services.runs import eligibility_due
 
     coupon = CouponFactory()
-    open_, done = threading.Event(), threading.Event()
-
-    def long_transaction() -> None:  # a long report or import that holds a transaction id
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_current_xact_id()")
-                open_.set()
-                done.wait(30)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=long_transaction)
-    holder.start()
-    assert open_.wait(30)
-    try:
+    # A long report or import that holds a transaction id
+    with held_open(lambda: connection.cursor().execute("SELECT pg_current_xact_id()")):
         MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=ISSUED_AT)  # committed
         run = eligibility_run_execute(
             run_id=eligibility_run_create(incident=incident, created_by=None, enqueue=False).pk
@@ -326,6 +272,3 @@ def test_a_long_transaction_elsewhere_does_not_make_every_tick_run_again(inciden
 
         # The run saw the movement: nothing is due although the older transaction still runs
         assert not eligibility_due(incident=incident, now=run.as_of)
-    finally:
-        done.set()
-        holder.join(30)

@@ -4,14 +4,13 @@ nothing is swapped and the file takes the usual roads."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 
 from coupons.models import CouponMovement, LedgerChange
 from coupons.services.importing import bulk, direct, regionpay_import
 from tests.coupons.test_importing_direct import MOVEMENT_HEADER, _movements
+from tests.threads import held_open
 
 pytestmark = pytest.mark.django_db(transaction=True)  # several connections, and DDL
 
@@ -22,23 +21,6 @@ def every_file_is_large(monkeypatch):
     monkeypatch.setattr(bulk, "BULK_MIN_BYTES", 0)
     monkeypatch.setattr(bulk, "PARTS", 3)
     monkeypatch.setattr(bulk, "BLOCK_BYTES", 300)  # several blocks for each of the three copiers
-
-
-@pytest.fixture
-def platform(write_csv):
-    stores = write_csv(
-        "stores.csv", ["store_id", "store_name", "prefecture_code"], [["S1", "館山海鮮市場", "12"]]
-    )
-    coupons = write_csv(
-        "coupons.csv",
-        ["inquiry_number", "face_value_yen", "issued_at", "expires_on", "issuing_shop", "prefecture_code"],
-        [
-            [f"CB{n:010d}", 3000, "2023-02-23T10:00:00+09:00", "2023-02-24", "房総トラベル", "12"]
-            for n in range(40)
-        ],
-    )
-    assert regionpay_import(paths=[stores, coupons]).ok
-    return write_csv
 
 
 def ledger_schema() -> dict[str, list[tuple]]:
@@ -149,25 +131,8 @@ def test_a_reader_holding_the_ledger_past_the_lock_wait_sends_the_load_down_the_
 ) -> None:
     monkeypatch.setattr(bulk, "LOCK_WAIT", "200ms")
     path = platform("movements.csv", MOVEMENT_HEADER, _movements(5))
-    reading, done = threading.Event(), threading.Event()
-
-    def long_report() -> None:  # a reader in a long transaction on the ledger
-        try:
-            with transaction.atomic():
-                CouponMovement.objects.count()
-                reading.set()
-                done.wait(30)
-        finally:
-            connection.close()
-
-    reader = threading.Thread(target=long_report)
-    reader.start()
-    assert reading.wait(30)
-    try:
+    with held_open(CouponMovement.objects.count):  # a reader in a long transaction on the ledger
         outcome = regionpay_import(paths=[path])
-    finally:
-        done.set()
-        reader.join(30)
 
     assert outcome.ok
     assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 10)
@@ -184,31 +149,14 @@ def test_a_padded_value_in_a_first_load_is_trimmed_by_the_staging_path_instead(p
     assert outcome.ok
     assert (outcome.results[0].method, outcome.results[0].inserted) == ("staging", 60)
     assert CouponMovement.objects.get(movement_id=rows[45][0]).store_id == "S1"
-    assert ledger_schema() == migrated  # and the check on the new table did not stay on the ledger
+    assert ledger_schema() == migrated
 
 
 def test_a_second_bulk_load_at_the_same_time_takes_the_direct_path(platform) -> None:
     path = platform("movements.csv", MOVEMENT_HEADER, _movements(5))
-    holding, done = threading.Event(), threading.Event()
-
-    def another_bulk_load() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [bulk.BULK_LOCK])
-                holding.set()
-                done.wait(30)
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [bulk.BULK_LOCK])
-        finally:
-            connection.close()
-
-    other = threading.Thread(target=another_bulk_load)
-    other.start()
-    assert holding.wait(30)
-    try:
+    lock = "SELECT pg_advisory_xact_lock(%s)"
+    with held_open(lambda: connection.cursor().execute(lock, [bulk.BULK_LOCK])):  # another bulk load
         outcome = regionpay_import(paths=[path])
-    finally:
-        done.set()
-        other.join(30)
 
     assert (outcome.results[0].method, outcome.results[0].inserted) == ("direct", 10)
 

@@ -26,23 +26,6 @@ def every_file_is_large(monkeypatch):
     monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)
 
 
-@pytest.fixture
-def platform(write_csv):
-    stores = write_csv(
-        "stores.csv", ["store_id", "store_name", "prefecture_code"], [["S1", "館山海鮮市場", "12"]]
-    )
-    coupons = write_csv(
-        "coupons.csv",
-        ["inquiry_number", "face_value_yen", "issued_at", "expires_on", "issuing_shop", "prefecture_code"],
-        [
-            [f"CB{n:010d}", 3000, "2023-02-23T10:00:00+09:00", "2023-02-24", "房総トラベル", "12"]
-            for n in range(3)
-        ],
-    )
-    assert regionpay_import(paths=[stores, coupons]).ok
-    return write_csv
-
-
 def _movements(n: int = 3) -> list[list[object]]:
     rows = []
     for i in range(n):
