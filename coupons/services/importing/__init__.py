@@ -35,7 +35,13 @@ from psycopg import errors as pg_errors
 
 from coupons.services.importing import bulk, direct
 from coupons.services.importing.kinds import COUPONS, KINDS, MOVEMENTS, STORE_SALES, STORES, FileKind
-from coupons.services.importing.reading import _copy_error, _read_header, _utf8_chunks, refuse_end_marker
+from coupons.services.importing.reading import (
+    _copy_error,
+    _Header,
+    _read_header,
+    _utf8_chunks,
+    refuse_end_marker,
+)
 from coupons.services.importing.results import (
     MAX_REPORTED_ERRORS,
     FileResult,
@@ -45,7 +51,6 @@ from coupons.services.importing.results import (
     RowError,
 )
 from coupons.services.importing.staging import _merge, _stage_sql
-from coupons.services.ledger_changes import ledger_changes_note_all
 
 __all__ = [
     "COUPONS",
@@ -86,16 +91,7 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
         if bulk.bulk_eligible(header, encoding, size):
             try:
                 rows = bulk.bulk_load(path, name, header, body, size, progress)
-                return FileResult(
-                    file=name,
-                    kind=header.kind.name,
-                    rows=rows,
-                    inserted=rows,
-                    unchanged=0,
-                    conflicts=0,
-                    seconds=time.monotonic() - started,
-                    method="bulk",
-                )
+                return _all_new(name, header, rows, started, method="bulk")
             except bulk.NotBulk as exc:
                 logger.info("import %s: not a bulk load (%s)", name, exc)
             except direct.NotDirect as exc:
@@ -105,17 +101,7 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     rows = direct.copy_direct(cursor, stream, name, header, size, progress)
-                    ledger_changes_note_all()  # a bulk load: followers start over
-                return FileResult(
-                    file=name,
-                    kind=header.kind.name,
-                    rows=rows,
-                    inserted=rows,
-                    unchanged=0,
-                    conflicts=0,
-                    seconds=time.monotonic() - started,
-                    method="direct",
-                )
+                return _all_new(name, header, rows, started, method="direct")
             except direct.NotDirect as exc:
                 logger.info("import %s: staging path (%s)", name, exc)
                 stream.seek(body)
@@ -149,6 +135,20 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
         conflicts=conflicts,
         conflict_examples=examples,
         seconds=time.monotonic() - started,
+    )
+
+
+def _all_new(name: str, header: _Header, rows: int, started: float, *, method: str) -> FileResult:
+    """The result of a fast path: every row of the file was new."""
+    return FileResult(
+        file=name,
+        kind=header.kind.name,
+        rows=rows,
+        inserted=rows,
+        unchanged=0,
+        conflicts=0,
+        seconds=time.monotonic() - started,
+        method=method,
     )
 
 

@@ -76,7 +76,7 @@ SELECT c.relacl IS NULL AND c.reloptions IS NULL
      SELECT 1 FROM pg_attribute a
      WHERE a.attrelid = c.oid AND a.attnum > 0
        AND (a.attacl IS NOT NULL OR a.attstattarget >= 0
-            OR EXISTS (SELECT 1 FROM unnest(a.attoptions) o WHERE o LIKE 'n\\_distinct%%')))
+            OR EXISTS (SELECT 1 FROM unnest(a.attoptions) o WHERE o LIKE 'n\\_distinct%')))
    AND NOT EXISTS (
      SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'O')
    AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid)
@@ -280,14 +280,16 @@ def _bulk_load(
                     cursor.execute(key)
                 build_done = time.monotonic()
                 with transaction.atomic():
-                    new_rows, suspicious = direct.count_suspicious(cursor, header, LOAD, where="true")
+                    new_rows, unknown = direct.count_unknown(cursor, header, LOAD, where="true")
                     cursor.execute(f"SELECT '{LOAD}'::regclass::oid")
                     load_oid = cursor.fetchone()[0]
             check_done = time.monotonic()
         except _UNREACHABLE as exc:
             raise NotBulk(f"a connection failed ({type(exc).__name__})") from exc
-        if new_rows != rows or suspicious:
-            raise direct.NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {rows})")
+        if new_rows != rows or unknown:
+            raise direct.NotDirect(
+                f"{unknown} rows with an unknown coupon or store of {new_rows} (copied {rows})"
+            )
         _swap(plan, load_oid)
     finally:
         _best_effort("drop the new table", f"DROP TABLE IF EXISTS {LOAD}")

@@ -10,6 +10,7 @@ from django.db import connection
 from psycopg import errors as pg_errors
 
 from coupons.services.importing.reading import CHUNK_BYTES, _Header
+from coupons.services.ledger_changes import ledger_changes_note_all
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def checked_lines(lines_ok: re2._Regexp, carry: bytes, chunk: bytes, *, final: b
     return carry
 
 
-def count_suspicious(cursor, header: _Header, table: str, where: str) -> tuple[int, int]:
+def count_unknown(cursor, header: _Header, table: str, where: str) -> tuple[int, int]:
     """(rows, rows with an unknown coupon or store) of ``table`` matching ``where``."""
     direct = header.kind.direct
     assert direct is not None  # noqa: S101 - guarded by direct_eligible
@@ -95,8 +96,8 @@ def count_suspicious(cursor, header: _Header, table: str, where: str) -> tuple[i
         WHERE {where}
         """
     )
-    rows, suspicious = cursor.fetchone()
-    return rows, suspicious
+    rows, unknown = cursor.fetchone()
+    return rows, unknown
 
 
 def copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int, progress) -> int:
@@ -121,7 +122,8 @@ def copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int,
         # Not the message: it may quote a value, and values stay out of logs.
         raise NotDirect(type(exc).__name__) from exc
     copied = cursor.rowcount
-    new_rows, suspicious = count_suspicious(cursor, header, kind.table, "m.xmin = pg_current_xact_id()::xid")
-    if new_rows != copied or suspicious:
-        raise NotDirect(f"{suspicious} suspicious rows of {new_rows} (copied {copied})")
+    new_rows, unknown = count_unknown(cursor, header, kind.table, "m.xmin = pg_current_xact_id()::xid")
+    if new_rows != copied or unknown:
+        raise NotDirect(f"{unknown} of {new_rows} rows name an unknown coupon or store (copied {copied})")
+    ledger_changes_note_all()  # a large load: followers of the ledger start over
     return copied
