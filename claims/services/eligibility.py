@@ -117,15 +117,17 @@ def _params(incident: Incident, as_of: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _gates(incident: Incident, as_of: dt.datetime) -> str:
-    """The groups (and the final balance) the clock has opened: see ``eligibility_run``."""
-    opened = (
+def gates(incident: Incident, as_of: dt.datetime) -> tuple[str, ...]:
+    """What the clock has opened at ``as_of``, from the incident's instants: the 2-x groups once the
+    outage is over, 1-2 and 1-1 at their cut-offs (travellers could still pay until then), and the
+    final balances. A run decides what is open; a run is due when this changes."""
+    instants = (
         ("1-2", incident.group_1_2_cutoff_at),
         ("1-1", incident.group_1_1_cutoff_at),
         ("2-x", incident.outage_end),
         ("final", incident.final_balance_at),
     )
-    return ",".join(name for name, at in opened if as_of >= at)
+    return tuple(name for name, at in instants if as_of >= at)
 
 
 def _rules_digest(params: dict[str, Any]) -> str:
@@ -463,18 +465,21 @@ def eligibility_run(
         # Before reading anything: the transactions this run is sure to see.
         cursor.execute(CURRENT_SNAPSHOT)
         xact, snapshot = cursor.fetchone()
+        opened = gates(incident, as_of)
         summary.checkpoint = Checkpoint(
-            xact=xact, snapshot=snapshot, gates=_gates(incident, as_of), rules=_rules_digest(params)
+            xact=xact, snapshot=snapshot, gates=",".join(opened), rules=_rules_digest(params)
         )
         cursor.execute("SET LOCAL work_mem = '256MB'")
         for table in ("elig_dirty", "elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
         step("scan")
-        incremental = _can_be_incremental(cursor, since, summary.checkpoint)
-        if incremental:
-            dirty = _dirty_coupons(cursor, {**params, **_since(since)})  # type: ignore[arg-type]
-            incremental = len(dirty) <= INCREMENTAL_MAX
-        if incremental:
+        dirty = (
+            _dirty_coupons(cursor, {**params, **_since(since)})
+            if since is not None and _can_be_incremental(cursor, since, summary.checkpoint)
+            else None
+        )
+        incremental = dirty is not None and len(dirty) <= INCREMENTAL_MAX
+        if dirty is not None and incremental:
             summary.mode = "incremental"
             params["dirty"] = dirty
             summary.coupons = len(dirty)
@@ -489,25 +494,24 @@ def eligibility_run(
         cursor.execute(CANDIDATES_2_1, params)
         for table in ("elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
             cursor.execute(f"ANALYZE {table}")  # temporary tables have no statistics until asked
-        # A group is decided only once its facts are final: 1-x at their cut-off (travellers could
-        # still pay until then), 2-x once the outage is over.
+        # A group is decided only once its facts are final (see ``gates``).
         groups = (
-            ("1-1", SELECT_1_1, True, incident.group_1_1_cutoff_at),
-            ("1-2", SELECT_1_2, False, incident.group_1_2_cutoff_at),
-            ("2-2", SELECT_2_X.format(table="elig_2_2"), False, incident.outage_end),
-            ("2-1", SELECT_2_X.format(table="elig_2_1"), False, incident.outage_end),
+            ("1-1", SELECT_1_1, True, "1-1"),
+            ("1-2", SELECT_1_2, False, "1-2"),
+            ("2-2", SELECT_2_X.format(table="elig_2_2"), False, "2-x"),
+            ("2-1", SELECT_2_X.format(table="elig_2_1"), False, "2-x"),
         )
-        for name, select_sql, extended, decided_from in groups:
+        for name, select_sql, extended, gate in groups:
             step(name)
             summary.created[name] = 0
-            if as_of >= decided_from:
+            if gate in opened:
                 cursor.execute(_insert_entitlements(select_sql, extended=extended, category=name), params)
                 summary.created[name] = cursor.fetchone()[0]
         step("review")
         cursor.execute(REVIEW.format(scope=scope["decisions"]), params)
         summary.flagged_for_review = cursor.rowcount
         step("final")
-        if as_of >= incident.final_balance_at:
+        if "final" in opened:
             cursor.execute(FINAL.format(scope=scope["decisions"]), params)
             summary.final_balances_recorded = cursor.fetchone()[0]
         step("applied")
@@ -520,9 +524,9 @@ def eligibility_run(
     return summary
 
 
-def _can_be_incremental(cursor, since: Checkpoint | None, now: Checkpoint) -> bool:
+def _can_be_incremental(cursor, since: Checkpoint, now: Checkpoint) -> bool:
     """Only the data changed since ``since``, coupon by coupon: same rules, same gates, no bulk load."""
-    if since is None or since.gates != now.gates or since.rules != now.rules:
+    if since.gates != now.gates or since.rules != now.rules:
         return False
     cursor.execute(BULK_CHANGE_SINCE, _since(since))
     return not cursor.fetchone()[0]

@@ -15,7 +15,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from claims.models import EligibilityRun, Incident
-from claims.services.eligibility import Checkpoint, eligibility_run
+from claims.services.eligibility import Checkpoint, eligibility_run, gates
 from config import clock
 from coupons.services.ledger_changes import ledger_changes_unseen
 
@@ -90,8 +90,8 @@ def _last_checkpoint(incident: Incident) -> Checkpoint | None:
 
 
 def eligibility_due(*, incident: Incident, now: dt.datetime) -> bool:
-    """True when a run has something to do: a cut-off (the outage's end for 2-x, 1-2, 1-1, the final
-    balance) has passed since the last successful run, or data arrived since it."""
+    """True when a run has something to do: a cut-off (see ``eligibility.gates``) has passed since
+    the last successful run, or data arrived since it."""
     if incident.runs.filter(
         status__in=[EligibilityRun.Status.QUEUED, EligibilityRun.Status.RUNNING]
     ).exists():
@@ -102,16 +102,11 @@ def eligibility_due(*, incident: Incident, now: dt.datetime) -> bool:
         .values_list("as_of", flat=True)
         .first()
     )
-    cutoffs = (
-        incident.outage_end,
-        incident.group_1_2_cutoff_at,
-        incident.group_1_1_cutoff_at,
-        incident.final_balance_at,
-    )
-    if any(cut <= now and (last is None or last < cut) for cut in cutoffs):
-        return True
-    if now < incident.outage_end:
-        return False  # before it, no group can be decided
+    opened = gates(incident, now)
+    if opened != (gates(incident, last) if last else ()):
+        return True  # a cut-off has passed since the last run
+    if not opened:
+        return False  # nothing can be decided yet
     checkpoint = _last_checkpoint(incident)
     # (Without a checkpoint — runs recorded before runs had one — any change makes a full run due.)
     return ledger_changes_unseen(
