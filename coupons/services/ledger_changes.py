@@ -32,16 +32,15 @@ def log_keys_sql(scope: str, source: str) -> str:
     ``(key, occurred_at)`` rows — or one ``all`` row when they are more than BULK_KEYS."""
     return f"""
     INSERT INTO coupons_ledgerchange (xact, scope, key, first_at, last_at)
-    SELECT {CURRENT_XACT}, k.scope, k.key, k.first_at, k.last_at
-    FROM (
-      SELECT '{scope}' AS scope, key, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+    WITH k AS (
+      SELECT key, min(occurred_at) AS first_at, max(occurred_at) AS last_at
       FROM ({source}) AS s (key, occurred_at)
       GROUP BY key
-    ) AS k
-    WHERE (SELECT count(DISTINCT key) FROM ({source}) AS c (key, occurred_at)) <= {BULK_KEYS}
+    ),
+    n AS (SELECT count(*) AS keys FROM k)
+    SELECT {CURRENT_XACT}, '{scope}', k.key, k.first_at, k.last_at FROM k, n WHERE n.keys <= {BULK_KEYS}
     UNION ALL
-    SELECT {CURRENT_XACT}, 'all', '', NULL, NULL
-    WHERE (SELECT count(DISTINCT key) FROM ({source}) AS c (key, occurred_at)) > {BULK_KEYS}
+    SELECT {CURRENT_XACT}, 'all', '', NULL, NULL FROM n WHERE n.keys > {BULK_KEYS}
     """
 
 

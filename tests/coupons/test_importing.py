@@ -1238,3 +1238,20 @@ def test_a_malformed_japanese_phone_number_is_never_stored_as_is(write_csv, phon
         assert not outcome.ok
         assert [(e.line, e.column) for e in outcome.errors] == [(2, "app_phone")]
         assert Coupon.objects.count() == 0
+
+
+def test_a_file_touching_more_coupons_than_the_change_log_lists_notes_all(
+    imported, write_csv, monkeypatch
+) -> None:
+    from coupons.services import ledger_changes
+
+    monkeypatch.setattr(ledger_changes, "BULK_KEYS", 1)
+    before_changes = _last_change()
+    rows = [
+        ["M201", "CB00000002", "adjustment", "-10", "2023-03-01T10:00:00+09:00", "", "", ""],
+        ["M202", "CB00000003", "adjustment", "-10", "2023-03-01T10:00:00+09:00", "", "", ""],
+    ]
+
+    assert regionpay_import(paths=[write_csv("movements-3.csv", MOVEMENTS_HEADER, rows)]).ok
+
+    assert _changes_since(before_changes) == [("all", "", None, None)]

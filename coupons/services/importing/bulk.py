@@ -1,8 +1,8 @@
 """The bulk path: the first load of the ledger, in parallel, into a table of its own.
 
 Into an empty ledger the fastest safe road is the one ``pg_restore`` takes: copy the rows into a
-new table without indexes, in parallel (one connection per part of the file), build the indexes
-once from sorted data, check the rows, and only then, in one short transaction, put the new table
+new table without indexes, in parallel (one connection per core, taking the file's blocks in
+turn), build the indexes once, check the rows, and only then, in one short transaction, put the new table
 in the ledger's place. Until that transaction nothing of the file is in the ledger. At any doubt on
 the way the new table is dropped and the file takes the direct or the staging path, which decide
 exactly as before and name any bad line.
@@ -10,8 +10,9 @@ exactly as before and name any bad line.
 The new table is made from the ledger itself (``LIKE ... INCLUDING ALL EXCLUDING INDEXES``) and
 its indexes, key and triggers are re-created from the catalogue definitions of the ledger's own,
 so the swap follows whatever the migrations made of the ledger (a test compares the two). The path
-stands aside when the swap could lose something: grants, storage options, inheritance, a view or
-a foreign key that depends on the ledger.
+stands aside when the swap could lose something (``SWAPPABLE``): grants, storage options, row
+security, replica identity, a publication, column statistics targets, a disabled trigger,
+inheritance, or a view or foreign key that depends on the ledger.
 """
 
 from __future__ import annotations
