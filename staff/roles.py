@@ -38,11 +38,21 @@ _RULES_READ = [
 
 # Least privilege: each role holds what its work needs. Codenames that do not exist (yet) are an
 # error at migrate time, so a typo cannot silently leave a role without a permission.
+_DESK = [
+    "callcenter.view_callcase",
+    "callcenter.add_callcase",
+    "callcenter.change_callcase",
+    "callcenter.view_calldecision",
+    "callcenter.view_callcaseevent",
+]
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
-    Role.AGENT: [*_LEDGER, *_RULES_READ, "claims.change_entitlement"],
+    Role.AGENT: [*_LEDGER, *_RULES_READ, *_DESK, "claims.change_entitlement"],
     Role.SUPERVISOR: [
         *_LEDGER,
         *_RULES_READ,
+        *_DESK,
+        "callcenter.approve_calldecision",
+        "callcenter.reopen_calldecision",
         "claims.change_entitlement",
         "claims.view_eligibilityrun",
         # Unlocking a locked-out sign-in (django-axes' attempts, shown as ログインのロック).
@@ -61,6 +71,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     ],
     Role.APPROVER: [*_LEDGER, *_RULES_READ],
     Role.AUDITOR: [],  # every view_* permission, added by roles_sync
+}
+# Read-everything stops at secrets: second-factor keys and codes, and raw session data.
+AUDITOR_NEVER_SEES = {
+    ("otp_totp", "view_totpdevice"),
+    ("otp_static", "view_staticdevice"),
+    ("otp_static", "view_statictoken"),
+    ("sessions", "view_session"),
 }
 
 
@@ -91,7 +108,13 @@ def roles_sync(apps: Any) -> None:
     for role in Role:
         group, _ = group_model.objects.get_or_create(name=role.label)
         if role is Role.AUDITOR:
-            permissions = list(permission_model.objects.filter(codename__startswith="view_"))
+            permissions = [
+                permission
+                for permission in permission_model.objects.filter(
+                    codename__startswith="view_"
+                ).select_related("content_type")
+                if (permission.content_type.app_label, permission.codename) not in AUDITOR_NEVER_SEES
+            ]
         else:
             permissions = []
             for name in ROLE_PERMISSIONS[role]:

@@ -31,6 +31,9 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
         ("coupons", "0005_ledger_change"),
         ("claims", "0004_run_checkpoint"),
+        ("callcenter", "0001_initial"),
+        ("otp_totp", "0003_add_timestamps"),
+        ("otp_static", "0003_add_timestamps"),
     ]
 
     operations = [
