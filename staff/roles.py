@@ -38,6 +38,7 @@ _RULES_READ = [
 
 # Least privilege: each role holds what its work needs. Codenames that do not exist (yet) are an
 # error at migrate time, so a typo cannot silently leave a role without a permission.
+_OUTBOX_READ = ["notifications.view_message"]  # "did my code arrive?": the agent sees it was sent
 _DESK = [
     "callcenter.view_callcase",
     "callcenter.add_callcase",
@@ -46,11 +47,12 @@ _DESK = [
     "callcenter.view_callcaseevent",
 ]
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
-    Role.AGENT: [*_LEDGER, *_RULES_READ, *_DESK, "claims.change_entitlement"],
+    Role.AGENT: [*_LEDGER, *_RULES_READ, *_DESK, *_OUTBOX_READ, "claims.change_entitlement"],
     Role.SUPERVISOR: [
         *_LEDGER,
         *_RULES_READ,
         *_DESK,
+        *_OUTBOX_READ,
         "callcenter.approve_calldecision",
         "callcenter.reopen_calldecision",
         "claims.change_entitlement",
@@ -68,6 +70,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "claims.change_entitlement",
         "claims.view_eligibilityrun",
         "claims.add_eligibilityrun",
+        "notifications.view_message",
+        "notifications.resend_message",
     ],
     Role.APPROVER: [*_LEDGER, *_RULES_READ],
     Role.AUDITOR: [],  # every view_* permission, added by roles_sync

@@ -32,6 +32,7 @@ class Migration(migrations.Migration):
         ("coupons", "0005_ledger_change"),
         ("claims", "0004_run_checkpoint"),
         ("callcenter", "0001_initial"),
+        ("notifications", "0001_outbox"),
         ("otp_totp", "0003_add_timestamps"),
         ("otp_static", "0003_add_timestamps"),
     ]
