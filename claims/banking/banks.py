@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Generic, TypeVar
 
 from claims.banking.kana import KanaError, zengin_kana, zengin_truncate
@@ -50,6 +50,7 @@ class AccountType(StrEnum):
         return {"ordinary": "普通", "current": "当座", "savings": "貯蓄"}[self.value]
 
 
+@cache  # ~30,000 distinct readings at most; a batch of transfers asks for the same few again
 def _zengin_name(kana: str, width: int = 15) -> str:
     # The package's readings are full-width katakana with large kana already; a few carry
     # characters outside the Zengin set, in which case the field stays blank (banks match codes).
