@@ -10,6 +10,9 @@ from claims.services.transitions import TransitionError, entitlement_transition
 
 __all__ = ["TransitionError", "entitlement_reject"]
 
+# The call desk's name for the transition service before it moved to claims.services.transitions.
+_transition = entitlement_transition
+
 
 def entitlement_reject(*, entitlement_id: int, actor: User | None, reason: str) -> Entitlement:
     """A person decides an entitlement (typically a 2-x candidate) is not owed. Final: the

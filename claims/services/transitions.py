@@ -4,7 +4,8 @@
      (1-1) ──────────────────▶    │                          │
                │  ▲               └──▶ covered (another group of the coupon carries the payment)
                │  └── withdrawn (a 2-x candidate nobody acted on that the data no longer supports)
-               └──▶ rejected (a person: not owed; also from extended, payable, used_up)
+               └──▶ rejected (a person: not owed; also from extended, payable, used_up;
+                             a supervisor may reopen it: back to found)
 
 Payment states (paid, expired) belong to the payouts app: the entitlement says what is owed.
 
@@ -35,6 +36,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.USED_UP: frozenset({Status.PAYABLE, Status.REJECTED}),
     # The data supports the candidate again (e.g. the outage window corrected back).
     Status.WITHDRAWN: frozenset({Status.FOUND}),
+    # A supervisor at the call desk takes back a rejection (callcenter.services.call_decision_reopen).
+    Status.REJECTED: frozenset({Status.FOUND}),
 }
 
 

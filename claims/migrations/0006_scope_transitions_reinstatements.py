@@ -17,12 +17,13 @@ TRANSITIONS = {
     "payable": {"used_up", "rejected"},
     "used_up": {"payable", "rejected"},
     "withdrawn": {"found"},
+    "rejected": {"found"},
 }
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0004_run_checkpoint"),
+        ("claims", "0005_incident_reinstatement_approval_threshold"),
         ("coupons", "0005_ledger_change"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
