@@ -10,7 +10,6 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from simple_history.admin import SimpleHistoryAdmin
 
 import coupons.admin as coupons_admin
 from claims.models import EligibilityRun, Entitlement, EntitlementStatusChange, Incident, Instruction
@@ -43,16 +42,31 @@ coupons_admin.set_balance_checkpoints(_incident_checkpoints)
 
 
 @admin.register(Incident)
-class IncidentAdmin(SimpleHistoryAdmin):
+class IncidentAdmin(admin.ModelAdmin):
     object_history_template = "admin/claims/incident/object_history.html"
-    object_history_list_template = "admin/claims/incident/object_history_list.html"
 
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        # simple_history's version page saves a POST with only the view permission checked: rule
-        # data changes through the change form (change permission, history kept), nowhere else.
-        if request.method == "POST":
+    def history_view(self, request, object_id, extra_context=None):
+        # The history is the audit trail's (pghistory triggers): who, when (Japan time), which
+        # field from what to what — read-only, there is no "revert" page to post to.
+        from django.contrib.admin.utils import unquote
+
+        from staff.audit import audit_events, audit_rows
+
+        incident = self.get_object(request, unquote(object_id))
+        if incident is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, incident):
             raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{incident} の変更履歴",
+            "subtitle": None,
+            "opts": self.opts,
+            "object": incident,
+            "rows": audit_rows(audit_events(model="claims.Incident", object_id=str(incident.pk))),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.object_history_template, context)
 
     list_display = ["name", "outage_start", "outage_end", "extension_valid_until", "final_balance_at"]
     fieldsets = [

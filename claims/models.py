@@ -12,7 +12,6 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
-from simple_history.models import HistoricalRecords
 
 
 def chiba() -> list[str]:
@@ -62,7 +61,7 @@ class Incident(models.Model):
     application_opens_on = models.DateField("特設サイト開設日")
     application_deadline = models.DateField("申請期限")
     receipt_deadline = models.DateField("受取期限")
-    history = HistoricalRecords()
+    # Every change is kept by the audit trail's triggers (staff.models.IncidentEvent, pghistory).
 
     class Meta:
         verbose_name = "障害（補償の基準）"

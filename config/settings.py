@@ -71,11 +71,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "phonenumber_field",
     "localflavor",  # its Japanese translations of the prefecture names
-    "simple_history",
+    "simple_history",  # only for claims' early migrations; the audit trail is pghistory's
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    "pgtrigger",
+    "pghistory",
     "staff.apps.StaffConfig",
     "coupons",
     "claims",
@@ -95,9 +97,10 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     # Timeouts, and a user without a verified second factor is anonymous to every view.
     "staff.sessions.StaffSessionMiddleware",
+    # The audit trail's context: who (the verified staff user) and which URL, for every write.
+    "pghistory.middleware.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lock-out into its page
 ]
 
@@ -171,6 +174,13 @@ AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
+# Audit (staff/models.py): statement-level triggers, event tables append-only. The triggers sit
+# on the tracked tables of other apps, so they are installed after every migrate rather than by
+# migrations (which would put audit operations into every tracked app's migration history).
+PGHISTORY_APPEND_ONLY = True
+PGTRIGGER_MIGRATIONS = False
+PGTRIGGER_INSTALL_ON_MIGRATE = True
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 OTP_TOTP_ISSUER = "region PAY 障害補償"
 # Sessions: ended after 30 minutes without a request or 12 hours after login (staff.sessions).
 STAFF_SESSION_IDLE_SECONDS = 30 * 60
@@ -207,9 +217,6 @@ STORAGES = {
 # Platform exports can be hundreds of MB: uploads stream to disk, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
-
-# Rule data is corrected by an explicit edit, never by "revert to an earlier version".
-SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # Notifications (docs/architecture.md, "Notifications"). NOTIFY_BACKEND: "file" writes each message
 # as JSON under NOTIFY_OUTBOX_DIR; "live" sends e-mail by EMAIL_BACKEND (SMTP) and SMS by the
@@ -262,6 +269,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"refusal_without_traceback": {"()": "staff.logging.RefusalWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["refusal_without_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -30,3 +30,17 @@ def _sync_roles(sender, **kwargs) -> None:
     for app_config in live_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, using=kwargs.get("using", "default"))
     roles_sync(live_apps)
+    _audit_baselines()
+
+
+def _audit_baselines() -> None:
+    # Small tables only (rule data, accounts, groups): rows without any event get a snapshot.
+    import pghistory
+
+    from staff.models import BASELINE, BASELINED
+
+    for event_model in BASELINED:
+        tracked = event_model.pgh_tracked_model
+        seen = event_model.objects.values("pgh_obj_id")
+        for obj in tracked._default_manager.exclude(pk__in=seen):
+            pghistory.create_event(obj, label=BASELINE)

@@ -8,3 +8,53 @@ class LoginLockout(AccessAttempt):
         proxy = True
         verbose_name = "ログインのロック"
         verbose_name_plural = "ログインのロック"
+
+
+# ---- Audit trail (django-pghistory) -------------------------------------------------------------
+# Database triggers record every insert, update and delete — through the ORM, a bulk write or raw
+# SQL — into one event table per tracked model, with the request's context (the staff user and the
+# URL, from pghistory's middleware) when there is one. The event models live here, in one room, so
+# no domain app carries audit code or audit migrations; statement-level triggers keep the
+# eligibility engine's set-based writes set-based. Event tables are append-only (PGHISTORY_APPEND_ONLY).
+import pghistory  # noqa: E402
+import pgtrigger  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
+
+from callcenter.models import CallCase, CallDecision  # noqa: E402
+from claims.models import Entitlement, Incident, Instruction, Reinstatement  # noqa: E402
+
+
+def _events(model, name: str, *, exclude: list[str] | None = None, baseline: bool = False):
+    # A "baseline" snapshot is written for rows that existed before the triggers (the incident from
+    # its data migration, accounts of an older install), so their first change has a "before".
+    extra = [pghistory.ManualEvent(BASELINE)] if baseline else []
+    return pghistory.create_event_model(
+        model,
+        pghistory.InsertEvent(),
+        pghistory.UpdateEvent(),
+        pghistory.DeleteEvent(),
+        *extra,
+        exclude=exclude,
+        model_name=name,
+        app_label="staff",
+        obj_field=pghistory.ObjForeignKey(related_name="audit_events", db_constraint=False),
+        level=pgtrigger.Statement,
+        abstract=False,
+    )
+
+
+BASELINE = "baseline"
+IncidentEvent = _events(Incident, "IncidentEvent", baseline=True)
+EntitlementEvent = _events(Entitlement, "EntitlementEvent")
+InstructionEvent = _events(Instruction, "InstructionEvent")
+ReinstatementEvent = _events(Reinstatement, "ReinstatementEvent")
+CallCaseEvent = _events(CallCase, "CallCaseAuditEvent")
+CallDecisionEvent = _events(CallDecision, "CallDecisionEvent")
+# Staff permissions: accounts (never the password hash; not each login's timestamp), groups and
+# the three memberships (user↔group, user↔permission, group↔permission).
+UserEvent = _events(User, "UserEvent", exclude=["password", "last_login"], baseline=True)
+GroupEvent = _events(Group, "GroupEvent", baseline=True)
+BASELINED = [IncidentEvent, UserEvent, GroupEvent]
+UserGroupEvent = _events(User.groups.through, "UserGroupEvent")
+UserPermissionEvent = _events(User.user_permissions.through, "UserPermissionEvent")
+GroupPermissionEvent = _events(Group.permissions.through, "GroupPermissionEvent")

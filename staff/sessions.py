@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 
 LOGIN_AT = "staff_login_at"
 SEEN_AT = "staff_seen_at"
@@ -43,6 +44,11 @@ class StaffSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith("/admin/"):
+            # Staff pages are written in Japanese: Django's own admin strings follow, whatever
+            # language the browser asks for (an English browser saw half-English pages).
+            translation.activate("ja")
+            request.LANGUAGE_CODE = "ja"
         request.staff_pending_user = None  # type: ignore[attr-defined]
         user = request.user
         if user.is_authenticated:

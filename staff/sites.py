@@ -46,10 +46,29 @@ class StaffAdminSite(admin.AdminSite):
             return HttpResponseRedirect(second_factor_url(next_url))
         return response
 
+    def each_context(self, request: HttpRequest) -> dict:
+        from staff.roles import Role, has_role
+
+        context = super().each_context(request)
+        context["can_audit"] = has_role(request.user, Role.AUDITOR) or has_role(request.user, Role.SUPERVISOR)
+        return context
+
+    def catch_all_view(self, request: HttpRequest, url: str) -> HttpResponse:
+        # An unknown admin address answers with a plain Japanese page, never Django's debug page
+        # listing every URL of the site (which DEBUG would show for a raised Http404).
+        from django.http import Http404
+        from django.shortcuts import render
+
+        try:
+            return super().catch_all_view(request, url)
+        except Http404:
+            return render(request, "404.html", status=404)
+
     def get_urls(self):
         from staff import views
 
         return [
             path("second-factor/", views.second_factor, name="staff_second_factor"),
+            path("audit/", self.admin_view(views.audit), name="staff_audit"),
             *super().get_urls(),
         ]

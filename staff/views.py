@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import unicodedata
 
 import qrcode
 import qrcode.image.svg
 from django.contrib.admin import site
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -17,6 +21,8 @@ from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from staff.audit import audit_events, audit_rows, tracked_models
+from staff.roles import Role, has_role
 from staff.sites import safe_next
 
 ENROL_DEVICE_NAME = "認証アプリ"
@@ -87,3 +93,44 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         context["secret_groups"] = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     status = 200 if not error else 400
     return render(request, "staff/second_factor.html", context, status=status)
+
+
+def audit(request: HttpRequest) -> HttpResponse:
+    """The audit trail for auditors and supervisors: every tracked write, by person, object and day."""
+    if not (has_role(request.user, Role.AUDITOR) or has_role(request.user, Role.SUPERVISOR)):
+        raise PermissionDenied
+    users = get_user_model().objects.filter(is_staff=True).order_by("username")
+    models = tracked_models()
+    errors = []
+    user_id = None
+    if request.GET.get("user"):
+        try:
+            user_id = int(request.GET["user"])
+        except ValueError:
+            errors.append("担当者の指定が正しくありません。")
+    model = request.GET.get("model", "")
+    if model and model not in {label for label, _ in models}:
+        errors.append("対象の種類が正しくありません。")
+        model = ""
+    object_id = unicodedata.normalize("NFKC", request.GET.get("object_id", "")).strip()
+    day = None
+    if request.GET.get("day"):
+        try:
+            day = dt.date.fromisoformat(unicodedata.normalize("NFKC", request.GET["day"]).strip())
+        except ValueError:
+            errors.append("日付は 2023-03-10 の形で入力してください。")
+    page = Paginator(audit_events(user_id=user_id, model=model, object_id=object_id, day=day), 100).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        **site.each_context(request),
+        "title": "監査ログ",
+        "users": users,
+        "models": models,
+        "selected": {"user": user_id, "model": model, "object_id": object_id, "day": day},
+        "errors": errors,
+        "page": page,
+        "rows": audit_rows(page.object_list),
+        "query": request.GET.copy(),
+    }
+    return render(request, "staff/audit.html", context)

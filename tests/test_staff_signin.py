@@ -252,3 +252,36 @@ def test_roles_are_groups_with_japanese_names_and_least_privilege() -> None:
     agent = set(Group.objects.get(name="コールセンター担当").permissions.values_list("codename", flat=True))
     assert "add_importrun" not in agent
     assert "change_incident" not in agent
+
+
+def test_staff_pages_are_japanese_for_an_english_browser() -> None:
+    client = login_verified(Client(), make_staff(Role.AGENT))
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "ログアウト" in page
+    assert "Log out" not in page
+    assert "Recent actions" not in page
+    login = Client().get(LOGIN, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "ユーザー名" in login
+    assert "Username" not in login
+
+
+def test_an_unknown_admin_address_is_a_plain_japanese_404_even_with_debug(settings) -> None:
+    settings.DEBUG = True
+    client = login_verified(Client(), make_staff(Role.AGENT))
+    response = client.get("/admin/nonexistent/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "ページが見つかりません" in html
+    assert "URLconf" not in html  # Django's debug page lists every URL pattern
+
+
+def test_a_refusal_is_logged_in_one_line_without_a_traceback(caplog) -> None:
+    from staff.logging import RefusalWithoutTraceback
+
+    client = login_verified(Client(), make_staff(Role.AGENT))
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = client.get(reverse("admin:coupons_importrun_add"))
+    assert response.status_code == 403
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert RefusalWithoutTraceback().filter(record)
+    assert record.exc_info is None
