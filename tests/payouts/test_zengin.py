@@ -116,7 +116,7 @@ def test_a_file_reads_back_field_by_field() -> None:
     assert summary.sha256 == hashlib.sha256(content).hexdigest()
 
 
-ZENGIN_CHARS = "0123456789ABCXYZ().- \r\n" + "".join(map(chr, range(0xFF71, 0xFFA0)))
+ZENGIN_CHARS = "0123456789ABCXYZ().- \r\n" + "".join(map(chr, range(0xFF61, 0xFFA0)))
 
 
 @given(st.text(alphabet=st.sampled_from(ZENGIN_CHARS)))
@@ -124,6 +124,22 @@ def test_the_zengin_set_is_encoded_exactly_as_the_shift_jis_codec_does(text: str
     from payouts.zengin import _encode_zengin_set
 
     assert _encode_zengin_set(text) == text.encode("shift_jis")
+
+
+@settings(max_examples=500)
+@given(st.text(min_size=1), st.text(alphabet=st.sampled_from(ZENGIN_CHARS)))
+def test_a_character_outside_the_one_byte_range_is_never_encoded_as_one(other: str, zengin: str) -> None:
+    from payouts.zengin import _encode_zengin_set
+
+    text = zengin + other
+    one_byte = all(c < "\x61" or "\uff61" <= c <= "\uff9f" for c in text)
+    encoded = _encode_zengin_set(text)
+    if one_byte:
+        assert encoded == text.encode("shift_jis")
+    else:
+        assert encoded is None
+    for c in "aq±山ｰ\u0171\uff30😀":  # each shares a low byte with a character of the set
+        assert _encode_zengin_set(zengin + c) is None or c == "ｰ"
 
 
 def test_records_are_shift_jis_with_crlf() -> None:
