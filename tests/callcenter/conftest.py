@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 import pytest
 import time_machine
-from django.apps import apps
 from django.contrib.auth.models import Permission, User
 
 from claims.models import Entitlement, Incident
 from claims.services.eligibility import eligibility_run
-from tests.claims.conftest import INCIDENT_CODE
+from tests.claims.conftest import INCIDENT_CODE, create_incident
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, StoreSaleFactory, jst
 
 # The desk works in March 2023: after the 1-x cut-offs, before the 1-2 deadline (3/27).
@@ -23,7 +21,7 @@ CALL_DAY = jst(2023, 3, 10, 11)
 def incident(db) -> Incident:
     """The 2023-02-24 incident as its data migration creates it (again after a flush)."""
     if not Incident.objects.filter(code=INCIDENT_CODE).exists():
-        importlib.import_module("claims.migrations.0002_incident_2023_02_24").create_incident(apps, None)
+        create_incident()
     return Incident.objects.get(code=INCIDENT_CODE)
 
 
