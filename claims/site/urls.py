@@ -1,0 +1,11 @@
+from django.urls import path
+
+from claims.site import views
+
+app_name = "site"
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("apply/", views.landing, name="apply"),
+    path("status/", views.landing, name="status"),
+]
