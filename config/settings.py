@@ -224,8 +224,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # No inline script anywhere, nothing from other origins: the site's one stylesheet and the forms
-# posting to ourselves. The staff admin's templates carry inline style attributes, so only /admin/
-# may use them (config/csp.py).
+# posting to ourselves. Staff and partner pages that need more get it by path (config/csp.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -240,7 +239,6 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
-CSP_STAFF_PREFIXES = ("/admin/",)
 
 LOGGING = {
     "version": 1,

@@ -67,3 +67,12 @@ def error_target(bound_field) -> str:
     if getattr(widget, "input_type", "") in {"radio", "checkbox"} and hasattr(widget, "choices"):
         return f"{bound_field.auto_id}_0"
     return bound_field.auto_id
+
+
+@register.simple_tag
+def call_center_now() -> object:
+    """The call center's "open now / opens at" on the portal clock, for any page."""
+    from claims.site.hours import call_center_status
+    from config import clock
+
+    return call_center_status(clock.now())

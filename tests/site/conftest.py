@@ -1,8 +1,10 @@
 """Browser tests of the travellers' site: Playwright drives Debian's Chromium against a live server.
 
 One browser for the whole session; each test gets a fresh phone-sized context (390x844) in the
-language it asks for. Screenshots go to .data/screenshots/ (gitignored) and every page visited
-through `visit`/`shot` is checked by axe-core for serious or critical violations.
+language it asks for, with JavaScript OFF — the site must work without it, so every route is
+walked that way. axe-core needs JavaScript, so `shot` hands the rendered page to a second,
+scripted page of the same size (same HTML, same stylesheet) and checks that one for serious or
+critical violations. Screenshots go to .data/screenshots/ (gitignored).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Phone:
     lang: str
     base_url: str
     axe: object
+    axe_page: object
     folder: Path
     seen: list[str] = field(default_factory=list)
 
@@ -65,7 +68,12 @@ class Phone:
         """Screenshot the current page and check it with axe-core (no serious/critical finding)."""
         self.seen.append(name)
         self.page.screenshot(path=str(self.folder / f"{len(self.seen):02d}-{name}.png"), full_page=True)
-        results = self.axe.run(self.page)
+        html = self.page.content()
+        assert "<script" not in html, f"{name}: the site ships no script"
+        assert len(html.encode()) < 100_000, f"{name}: {len(html.encode())} bytes of HTML"
+        base = f'<base href="{self.page.url}">'
+        self.axe_page.set_content(html.replace("<head>", "<head>" + base, 1), wait_until="load")
+        results = self.axe.run(self.axe_page)
         bad = [
             f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
             for v in results.response["violations"]
@@ -85,8 +93,8 @@ def _slug(text: str) -> str:
 def phone_factory(browser, axe, live_server, request) -> Iterator[object]:
     contexts = []
 
-    def make(lang: str, *, javascript: bool = True) -> Phone:
-        context = browser.new_context(
+    def context(lang: str, *, javascript: bool):
+        made = browser.new_context(
             viewport=PHONE,
             device_scale_factor=1,
             is_mobile=True,
@@ -94,12 +102,22 @@ def phone_factory(browser, axe, live_server, request) -> Iterator[object]:
             locale=LOCALES[lang],
             java_script_enabled=javascript,
         )
-        context.set_default_timeout(15_000)
-        contexts.append(context)
+        made.set_default_timeout(30_000)
+        contexts.append(made)
+        return made
+
+    def make(lang: str) -> Phone:
         folder = SCREENSHOTS / lang / _slug(request.node.originalname or request.node.name)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
-        return Phone(page=context.new_page(), lang=lang, base_url=live_server.url, axe=axe, folder=folder)
+        return Phone(
+            page=context(lang, javascript=False).new_page(),
+            lang=lang,
+            base_url=live_server.url,
+            axe=axe,
+            axe_page=context(lang, javascript=True).new_page(),
+            folder=folder,
+        )
 
     yield make
     for context in contexts:
@@ -111,4 +129,5 @@ def phone(request, phone_factory) -> Phone:
     return phone_factory(request.param)
 
 
-from tests.claims.conftest import incident  # noqa: E402, F401  (the incident row, re-created after a flush)
+# The incident row, re-created after a transactional test's flush.
+from tests.claims.conftest import incident  # noqa: E402, F401
