@@ -37,6 +37,9 @@ GROUPS = {
         "claims.view_entitlementstatuschange",
         *["claims.view_eligibilityrun", "claims.add_eligibilityrun"],
         *["notifications.view_message", "notifications.resend_message"],
+        # the portal's own account in the Zengin header: corrected by operations, history kept
+        *["payouts.view_requesteraccount", "payouts.change_requesteraccount"],
+        "payouts.view_historicalrequesteraccount",
     ],
     "コールセンター": [
         *LEDGER,
