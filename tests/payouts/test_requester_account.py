@@ -9,6 +9,7 @@ import io
 import pytest
 from django.apps import apps
 from django.db import DataError, IntegrityError, transaction
+from django.test import Client
 from django.urls import reverse
 
 from claims.models import Incident
@@ -32,11 +33,8 @@ def account(db) -> RequesterAccount:
 
 
 @pytest.fixture
-def operations(django_user_model):
-    from claims.management.commands.setup_demo import Command
-
-    Command()._groups_and_accounts()  # the demo groups and accounts, no data
-    return django_user_model.objects.get(username="operations")
+def operations(staff_client) -> Client:
+    return staff_client("operations")
 
 
 def test_the_migration_seeds_a_demo_account_with_its_first_history_entry(account: RequesterAccount) -> None:
@@ -100,8 +98,8 @@ def form_data(account: RequesterAccount, **changes: str) -> dict[str, str]:
     return data
 
 
-def test_operations_correct_the_account_and_the_history_says_who(client, account, operations) -> None:
-    client.force_login(operations)
+def test_operations_correct_the_account_and_the_history_says_who(account, operations, staff_user) -> None:
+    client = operations
 
     response = client.post(
         change_url(account),
@@ -118,7 +116,7 @@ def test_operations_correct_the_account_and_the_history_says_who(client, account
     assert account.requester_name == "ﾁﾊﾞﾄｸﾀﾋﾞ ﾎｼﾖｳｼﾞﾑｷﾖｸ"  # typed in hiragana, kept as the bank reads it
     assert (account.branch_code, account.account_number) == ("001", "0098765")
     latest = account.history.first()
-    assert latest.history_user == operations
+    assert latest.history_user == staff_user("operations")
     assert latest.history_type == "~"
     assert account.history.count() == 2
 
@@ -133,8 +131,8 @@ def test_operations_correct_the_account_and_the_history_says_who(client, account
         ({"account_number": "12345678"}, "7桁までの数字"),
     ],
 )
-def test_a_correction_the_bank_could_not_read_is_refused(client, account, operations, changes, says) -> None:
-    client.force_login(operations)
+def test_a_correction_the_bank_could_not_read_is_refused(account, operations, changes, says) -> None:
+    client = operations
     before = account.history.count()
 
     response = client.post(change_url(account), form_data(account, **changes))
@@ -151,15 +149,12 @@ def test_a_correction_the_bank_could_not_read_is_refused(client, account, operat
     )
 
 
-def test_the_account_is_neither_added_nor_deleted_in_the_admin(client, account, operations) -> None:
-    client.force_login(operations)
+def test_the_account_is_neither_added_nor_deleted_in_the_admin(account, operations) -> None:
+    client = operations
     assert client.get(reverse("admin:payouts_requesteraccount_add")).status_code == 403
     assert client.get(reverse("admin:payouts_requesteraccount_delete", args=[account.pk])).status_code == 403
 
 
-def test_the_call_center_cannot_see_the_account(client, account, django_user_model) -> None:
-    from claims.management.commands.setup_demo import Command
-
-    Command()._groups_and_accounts()
-    client.force_login(django_user_model.objects.get(username="callcenter"))
-    assert client.get(change_url(account)).status_code == 403
+def test_the_call_center_cannot_see_the_account(account, staff_client) -> None:
+    response = staff_client("agent").get(change_url(account))
+    assert response.status_code == 403
