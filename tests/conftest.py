@@ -3,7 +3,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable, Sequence
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from tests.staff import staff, staff_client, staff_user  # noqa: F401
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BROWSER_CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 
 
 def require_service(name: str, reachable: bool, why: str) -> None:
@@ -49,3 +51,20 @@ def write_csv(tmp_path: Path) -> WriteCsv:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One Chromium for the whole session, shared by every browser test (the travellers' site,
+    staff sign-in): Playwright's sync API allows one running instance per thread."""
+    available = Path(BROWSER_CHROMIUM).exists() or shutil.which(BROWSER_CHROMIUM) is not None
+    require_service("Chromium", available, f"{BROWSER_CHROMIUM} not found (apt-get install -y chromium)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself
+    # are still plain synchronous calls, so Django's async guard does not apply.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=BROWSER_CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

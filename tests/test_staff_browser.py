@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,28 +14,12 @@ from django.conf import settings
 from django_otp.oath import totp
 
 from staff.roles import Role
-from tests.conftest import require_service
 from tests.staff import make_staff
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SIZES = {"desktop": (1366, 900), "tablet": (820, 1180)}
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", settings.BASE_DIR / ".data" / "screenshots"))
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_service("Chromium", Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
-    # itself (creating users) are still plain synchronous calls.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def _serious(page) -> list[str]:

@@ -18,28 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_service
-
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".data" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 LOCALES = {"ja": "ja-JP", "en": "en-GB"}
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    available = Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
-    require_service("Chromium", available, f"{CHROMIUM} not found (apt-get install -y chromium)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself
-    # are still plain synchronous calls, so Django's async guard does not apply.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")
