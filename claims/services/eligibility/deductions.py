@@ -11,6 +11,7 @@ that decides. Read top to bottom: cancels, then 2-2 chains, then the 2-1 pairing
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 import json
@@ -120,16 +121,21 @@ def paid_otherwise(
     by_store: dict[tuple[str, int], list[Receipt]] = defaultdict(list)
     for r in receipts:
         by_store[(r.store_id, r.amount)].append(r)
+    times: dict[tuple[str, int], list[dt.datetime]] = {}
+    for key, till in by_store.items():
+        till.sort(key=lambda r: r.occurred_at)
+        times[key] = [r.occurred_at for r in till]
     used: set[tuple[str, str]] = set()
     candidates: dict[str, Candidate] = {}
     for p in sorted(payments, key=lambda p: p.order):
-        if p.store_id is None:
+        key = (p.store_id or "", p.amount)
+        if p.store_id is None or key not in by_store:
             continue
-        near = [
-            r
-            for r in by_store.get((p.store_id, p.amount), ())
-            if abs(r.occurred_at - p.occurred_at) <= window
-        ]
+        # The till's records of this amount within the window, found by bisection (a busy store
+        # has thousands of receipts of a common amount in one evening).
+        first = bisect.bisect_left(times[key], p.occurred_at - window)
+        last = bisect.bisect_right(times[key], p.occurred_at + window)
+        near = by_store[key][first:last]
         if any(r.tender == "coupon" for r in near):
             continue
         free = [
