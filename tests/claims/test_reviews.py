@@ -14,6 +14,7 @@ from claims.services.eligibility import eligibility_run
 from claims.services.reviews import ReviewError, entitlement_review_resolve, entitlement_reviews_resolve
 from coupons.models import Coupon
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, jst
+from tests.staff import login_verified
 from tests.threads import held_open
 
 ISSUED_AT = jst(2023, 2, 23, 10)
@@ -248,7 +249,7 @@ def operator(db) -> User:
 @pytest.mark.django_db
 def test_the_admin_resolves_flags_in_bulk_with_one_reason(client, incident, operator) -> None:
     first, second = _flagged(incident), _flagged(incident)
-    client.force_login(operator)
+    login_verified(client, operator)
     changelist = reverse("admin:claims_entitlement_changelist")
 
     # The list's action asks for the outcome and the reason
@@ -274,7 +275,7 @@ def test_the_dashboard_says_when_the_rules_changed_after_the_last_run(client, in
 
     run = eligibility_run_create(incident=incident, created_by=None, enqueue=False)
     eligibility_run_execute(run_id=run.pk)
-    client.force_login(operator)
+    login_verified(client, operator)
     dashboard = reverse("admin:claims_dashboard")
     assert "最後の判定のあとで" not in client.get(dashboard).content.decode()
 

@@ -152,8 +152,8 @@ def paid_otherwise(
         candidate.evidence["movement_ids"].append(p.movement_id)
         candidate.evidence["receipt_numbers"].append(taken.receipt_number)
     for candidate in candidates.values():
-        for key, ids in candidate.evidence.items():
-            candidate.evidence[key] = sorted(ids)
+        for name, ids in candidate.evidence.items():
+            candidate.evidence[name] = sorted(ids)
     return candidates
 
 
