@@ -1,6 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = "region PAY 障害補償 管理"
 admin.site.site_title = "region PAY 障害補償"
@@ -8,6 +9,9 @@ admin.site.index_title = "運営事務局・コールセンター"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("claims.api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # The travellers' special site comes with the claims issue; until then, staff land on the admin.
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
