@@ -971,7 +971,7 @@ def _submit(application: Application, *, now: dt.datetime) -> Exception | None:
             "reference_number": reference_number_display(application.reference_number or ""),
             "site_url": settings.PUBLIC_SITE_URL,
         },
-        reference=application.reference_number or "",
+        reference=reference_number_display(application.reference_number or ""),
         language=application.language,
     )
     return None
