@@ -278,7 +278,8 @@ class Application(models.Model):
         "冪等キー", max_length=255, unique=True, null=True, blank=True, db_collation="C"
     )
     request_fingerprint = models.CharField("リクエストの指紋", max_length=64, blank=True)
-    response_body = models.JSONField("最初の応答", default=dict, blank=True)
+    # Text, not jsonb (which reorders keys): a replay must give back the very same bytes.
+    response_body = models.TextField("最初の応答", blank=True)
     created_at = models.DateTimeField("申請日時")
     updated_at = models.DateTimeField("更新日時")
     submitted_at = models.DateTimeField("受付日時", null=True, blank=True)

@@ -173,6 +173,8 @@ _DATE_PATTERNS = [
 
 def parse_date(raw: object) -> dt.date:
     """``2023-02-24``, ``2023/02/24``, ``2023年2月24日``, full-width digits too."""
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        return raw
     text = _text(raw).replace(" ", "")
     if not text:
         raise FieldInvalid(Text("日付を入力してください。", "Enter a date."))
@@ -773,7 +775,7 @@ def _replay(*, idempotency_key: str, fingerprint: str) -> ApplicationCreated | N
         return None
     if not hmac.compare_digest(earlier.request_fingerprint, fingerprint):
         raise IdempotencyConflict(idempotency_key)
-    return ApplicationCreated(application=earlier, response=earlier.response_body, replayed=True)
+    return ApplicationCreated(application=earlier, response=json.loads(earlier.response_body), replayed=True)
 
 
 def idempotency_key_check(idempotency_key: object) -> str:
@@ -843,7 +845,7 @@ def application_create(
                 code_sent_at=now,
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
-                response_body=response,
+                response_body=json.dumps(response, ensure_ascii=False),
                 created_at=now,
                 updated_at=now,
             )

@@ -112,14 +112,9 @@ def test_coupon_check_window_on_the_portal_clock(api, portal_clock, paper_coupon
 def test_coupon_check_already_applied_once_an_application_is_submitted(
     api, portal_clock, paper_coupon
 ) -> None:
-    created = post(api, "/api/v1/applications", application_body(paper_coupon), key="k-already-1").json()
-    application = Application.objects.get(public_id=created["application_id"])
+    application = _apply(api, paper_coupon, key="k-already-1")
     assert check(api, paper_coupon.inquiry_number).json()["outcome"] == "apply"  # not verified yet
-    post(
-        api,
-        f"/api/v1/applications/{created['application_id']}/verification",
-        {"code": sent_code(application)},
-    )
+    assert _verify(api, application, sent_code(application)).status_code == 200
     assert check(api, paper_coupon.inquiry_number).json()["outcome"] == "already_applied"
 
 
