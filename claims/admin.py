@@ -12,8 +12,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+import claims.admin_applications  # noqa: F401  (registers the applications' admin)
 import coupons.admin as coupons_admin
 from claims.models import EligibilityRun, Entitlement, EntitlementStatusChange, Incident, Instruction
+from claims.services.applications import application_counts_by_day
 from claims.services.entitlements import TransitionError, entitlement_reject
 from claims.services.exports import (
     ENTITLEMENT_COLUMNS,
@@ -269,6 +271,7 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             },
             "review_count": Entitlement.objects.filter(incident=incident, needs_review=True).count(),
             "last_run": EligibilityRun.objects.filter(incident=incident).first(),
+            "applications": application_counts_by_day(incident=incident),
         }
         return TemplateResponse(request, "admin/claims/dashboard.html", context)
 

@@ -1077,3 +1077,35 @@ def application_status_lookup(*, reference_number: object, contact: object) -> S
     if application is None or not matched:
         return None
     return _status_answer(application)
+
+
+# --- Staff dashboard ----------------------------------------------------------------------------
+
+
+def application_counts_by_day(*, incident: Incident | None, days: int = 31) -> dict[str, Any]:
+    """Applications per day (Japan time) and state, newest day first, for the staff dashboard."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    rows = (
+        Application.objects.filter(incident=incident)
+        .annotate(day=TruncDate("created_at", tzinfo=JST))
+        .values("day", "status")
+        .annotate(count=Count("id"))
+        .order_by("-day", "status")
+    )
+    statuses = [value for value, _ in Status.choices]
+    by_day: dict[dt.date, dict[str, int]] = {}
+    totals = dict.fromkeys(statuses, 0)
+    for row in rows:
+        by_day.setdefault(row["day"], dict.fromkeys(statuses, 0))[row["status"]] = row["count"]
+        totals[row["status"]] += row["count"]
+    return {
+        "statuses": [(value, label) for value, label in Status.choices],
+        "days": [
+            {"day": day, "counts": [counts[s] for s in statuses], "total": sum(counts.values())}
+            for day, counts in list(by_day.items())[:days]
+        ],
+        "totals": [totals[s] for s in statuses],
+        "total": sum(totals.values()),
+    }
