@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0004_run_checkpoint"),
+        ("claims", "0005_incident_reinstatement_approval_threshold"),
         ("coupons", "0005_ledger_change"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
