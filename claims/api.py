@@ -269,6 +269,10 @@ class ResendView(PublicAPIView):
             return _not_found()
         except svc.ApplicationVoid:
             return Response({"message": str(VOID)}, status=status.HTTP_410_GONE)
+        except svc.NotApplicable as exc:
+            return Response(
+                {"outcome": exc.outcome, "message": str(exc.message)}, status=status.HTTP_409_CONFLICT
+            )
         except svc.ResendTooSoon as exc:
             too_soon = Text(
                 f"確認コードの再送は1分に1回までです。{exc.retry_after_seconds}秒後にもう一度お試しください。",

@@ -323,7 +323,10 @@ def reference_number_display(reference: str) -> str:
 
 def normalize_reference(raw: object) -> str | None:
     """The stored form of a typed reference number, or None when it cannot be one."""
-    text = _text(raw).upper().replace("-", "").replace(" ", "")
+    try:
+        text = _text(raw).upper().replace("-", "").replace(" ", "")
+    except FieldInvalid:
+        return None
     if len(text) != REFERENCE_RANDOM_SYMBOLS + 1 or any(c not in REFERENCE_ALPHABET for c in text):
         return None
     if _luhn_check_symbol(text[:-1]) != text[-1]:
@@ -986,6 +989,8 @@ def application_resend_code(*, application_id: object) -> Application:
     with transaction.atomic():
         application = _locked(application_id)
         now = clock.now()
+        if application.status == Status.SUBMITTED:
+            raise NotApplicable(Outcome.ALREADY_APPLIED, outcome_message(Outcome.ALREADY_APPLIED))
         if application.status != Status.AWAITING_VERIFICATION:
             raise ApplicationVoid(str(application.public_id))
         if _code_expired(application, now):
@@ -1019,7 +1024,10 @@ class StatusAnswer:
 
 def _contact_forms(raw: object) -> list[str]:
     """Every stored form the typed contact could match (E.164 for phones, e-mail as stored)."""
-    text = _text(raw)
+    try:
+        text = _text(raw)
+    except FieldInvalid:
+        return []
     forms = []
     if "@" in text:
         with contextlib.suppress(FieldInvalid):

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 
 from claims.models import Application, ApplicationStatusChange
+from claims.services import applications as svc
 from notifications.models import Message
 from tests.claims.applications.conftest import application_body, sent_code
 from tests.factories import jst
@@ -307,6 +308,10 @@ def test_right_code_submits_with_a_readable_reference_and_a_confirmation(
     # pressing the button again: the same answer, nothing sent twice
     assert _verify(api, application, code).json()["reference_number"] == reference
     assert Message.objects.filter(template="application_confirmation").count() == 1
+    # and a resend after submission is refused without sending anything
+    resend = post(api, f"/api/v1/applications/{application.public_id}/verification/resend")
+    assert (resend.status_code, resend.json()["outcome"]) == (409, "already_applied")
+    assert Message.objects.count() == 2
 
 
 def test_wrong_codes_count_down_and_the_fifth_voids(api, portal_clock, paper_coupon) -> None:
@@ -410,6 +415,7 @@ def test_every_failed_lookup_is_the_same_404_bytes(api, portal_clock, paper_coup
         lookup(api, "ABCD-EFGH-JK", "090-1234-5678"),  # well-formed, unknown
         lookup(api, "", ""),  # malformed
         lookup(api, 12, None),  # wrong types
+        lookup(api, {"a": 1}, ["090-1234-5678"]),
         post(api, "/api/v1/status-lookups", ["not", "an", "object"]),
     ]
     assert {r.status_code for r in failures} == {404}
@@ -439,3 +445,22 @@ def test_api_schema_and_docs_are_served(api) -> None:
     for path in ("/api/v1/coupon-checks", "/api/v1/applications", "/api/v1/status-lookups"):
         assert path in text
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_failed_lookups_take_the_same_time_whatever_failed(api, portal_clock, paper_coupon) -> None:
+    """Unknown reference vs right reference with a wrong contact: interleaved, medians compared."""
+    import statistics
+    import time
+
+    reference = _submitted(api, paper_coupon)
+    unknown = svc.reference_number_display(svc.reference_number_new())
+    cases = {"wrong contact": (reference, "090-9999-9999"), "unknown reference": (unknown, "090-1234-5678")}
+    timings: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(300):
+        for name, (ref, contact) in cases.items():
+            started = time.perf_counter()
+            assert svc.application_status_lookup(reference_number=ref, contact=contact) is None
+            timings[name].append(time.perf_counter() - started)
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    slower, faster = max(medians.values()), min(medians.values())
+    assert slower - faster < max(0.15 * faster, 0.0002), medians
