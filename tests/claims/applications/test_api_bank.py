@@ -9,10 +9,6 @@ from claims.models import BankAccount
 from tests.claims.applications.conftest import application_body
 from tests.claims.applications.test_api import _submitted, lookup, post
 
-pytest.importorskip(
-    "claims.banking.banks", reason="claims.banking (the bank engineer's module) is not on main yet"
-)
-
 pytestmark = pytest.mark.django_db
 
 
