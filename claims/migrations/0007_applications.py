@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0005_incident_reinstatement_approval_threshold"),
+        ("claims", "0006_scope_transitions_reinstatements"),
         ("coupons", "0005_ledger_change"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
