@@ -13,6 +13,7 @@ import redis
 from django.conf import settings
 
 from claims.models import Application, Entitlement, Incident
+from claims.services.transitions import entitlement_transition
 from coupons.models import Coupon
 from tests.factories import CouponFactory, jst
 
@@ -65,17 +66,22 @@ def entitled_coupon(incident: Incident) -> EntitledCoupon:
     def make(*groups: tuple[str, str, str], amount_yen: int = 2500, **coupon: Any) -> Coupon:
         made = CouponFactory(**coupon)
         for category, route, status in groups:
-            Entitlement.objects.create(
+            # The engine starts a decision as found (or extended, 1-1); later states are reached
+            # through the one transition service, as the database's guard demands.
+            start = status if status in {"found", "extended"} else "found"
+            entitlement = Entitlement.objects.create(
                 incident=incident,
                 coupon=made,
                 category=category,
                 route=route,
-                status=status,
+                status=start,
                 amount_yen=amount_yen,
                 cutoff_at=incident.group_1_1_cutoff_at,
                 valid_until=incident.extension_valid_until if status == "extended" else None,
                 found_at=jst(2023, 2, 27, 1),
             )
+            if status != start:
+                entitlement_transition(entitlement_id=entitlement.pk, to=status, actor=None, note="test")
         return made
 
     return make
