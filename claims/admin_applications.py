@@ -2,8 +2,8 @@
 services), searchable by reference number, inquiry number and phone number as people type them,
 filtered by state; each shows its coupon's entitlements, the messages sent and its history.
 
-Bank account numbers are shown masked unless the user holds the operations role. Until the staff
-roles land (issue #9), only superusers count as holding it.
+Bank account numbers are shown masked unless the user holds the operations role (a superuser
+holds every role).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from django.utils.timezone import localtime
 from claims.models import Application, ApplicationStatusChange, BankAccount, Entitlement
 from claims.services.applications import normalize_reference, phone_e164, reference_number_display
 from coupons.inquiry import normalize_inquiry_number
+from staff.roles import Role, has_role
 
 
 def sees_account_numbers(request: HttpRequest) -> bool:
     """Whether this user may read bank account numbers in full (the operations role)."""
-    user = request.user
-    return bool(user.is_active and user.is_superuser)
+    return has_role(request.user, Role.OPERATIONS)
 
 
 class ApplicationStatusChangeInline(admin.TabularInline):

@@ -5,7 +5,6 @@ and bank account numbers masked for staff without the operations role."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from claims.models import Application, BankAccount
@@ -14,6 +13,12 @@ from tests.claims.applications.conftest import application_body, sent_code
 from tests.factories import jst
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(staff_client) -> Client:
+    """A superuser signed in with a verified second factor (tests/staff.py)."""
+    return staff_client(None)
 
 
 @pytest.fixture
@@ -67,7 +72,7 @@ def test_application_page_shows_coupon_entitlement_messages_and_history(admin_cl
 
 
 def test_account_number_masked_for_staff_without_the_operations_role(
-    portal_clock, paper_coupon, admin_client
+    portal_clock, paper_coupon, admin_client, staff_client
 ) -> None:
     payout = {
         "method": "bank",
@@ -80,16 +85,13 @@ def test_account_number_masked_for_staff_without_the_operations_role(
     created = svc.application_create(
         data=application_body(paper_coupon, payout=payout), idempotency_key="masked-account"
     )
-    staff = User.objects.create_user("agent", password="agent-pass-2023", is_staff=True)
-    staff.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_application", "view_bankaccount"])
-    )
-    agent = Client()
-    agent.force_login(staff)
+    agent = staff_client("agent")  # the call desk: may view applications, not read account numbers
+    operations = staff_client("operations")
     path = f"/admin/claims/application/{created.application.pk}/change/"
     masked = agent.get(path).content.decode()
     assert "****321" in masked
     assert "7654321" not in masked
+    assert "7654321" in operations.get(path).content.decode()
     assert "7654321" in admin_client.get(path).content.decode()
     assert BankAccount.objects.get().account_number == "7654321"
 
