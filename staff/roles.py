@@ -54,7 +54,14 @@ _APPLICATIONS_READ = [
     "claims.view_bankaccount",
 ]
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
-    Role.AGENT: [*_LEDGER, *_RULES_READ, *_DESK, *_OUTBOX_READ, *_APPLICATIONS_READ, "claims.change_entitlement"],
+    Role.AGENT: [
+        *_LEDGER,
+        *_RULES_READ,
+        *_DESK,
+        *_OUTBOX_READ,
+        *_APPLICATIONS_READ,
+        "claims.change_entitlement",
+    ],
     Role.SUPERVISOR: [
         *_LEDGER,
         *_RULES_READ,
