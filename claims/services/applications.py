@@ -41,11 +41,16 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.crypto import salted_hmac
 
+from claims.banking.banks import get_bank, get_branch
+from claims.banking.kana import KanaError, zengin_kana
+from claims.banking.yucho import yucho_to_account
 from claims.models import Application, ApplicationStatusChange, BankAccount, Entitlement, Incident
 from config import clock
 from coupons.inquiry import is_valid as inquiry_is_valid
 from coupons.inquiry import normalize_inquiry_number
 from coupons.models import Coupon
+from notifications.phones import is_mobile
+from notifications.services import message_enqueue
 
 JST = ZoneInfo("Asia/Tokyo")
 Status = Application.Status
@@ -218,8 +223,6 @@ def phone_e164(number: phonenumbers.PhoneNumber) -> str:
 
 def parse_mobile(raw: object) -> str:
     """A number that can receive SMS (060/070/080/090), as E.164."""
-    from notifications.phones import is_mobile
-
     number = phone_e164(parse_phone(raw))
     if not is_mobile(number):
         raise FieldInvalid(
@@ -562,9 +565,6 @@ _ACCOUNT_TYPES = {
 
 
 def _bank_input(payout: Mapping[str, Any], errors: dict[str, list[Text | str]]) -> BankInput | None:
-    from claims.banking import banks, yucho
-    from claims.banking.kana import KanaError, zengin_kana
-
     holder = None
     holder_raw = _text(payout.get("holder_kana"))
     if not holder_raw:
@@ -590,7 +590,7 @@ def _bank_input(payout: Mapping[str, Any], errors: dict[str, list[Text | str]]) 
         if symbol is None or number is None:
             return None
         try:
-            account = yucho.yucho_to_account(symbol, number)
+            account = yucho_to_account(symbol, number)
         except ValueError as exc:
             errors["payout.yucho_number"] = [str(exc)]
             return None
@@ -621,8 +621,8 @@ def _bank_input(payout: Mapping[str, Any], errors: dict[str, list[Text | str]]) 
                 Text("預金種目（普通・当座・貯蓄）を選んでください。", "Choose the account type.")
             ]
         account_number = account_number.zfill(7)
-    bank = banks.get_bank(bank_code) if bank_code else None
-    branch = banks.get_branch(bank_code, branch_code) if bank and branch_code else None
+    bank = get_bank(bank_code) if bank_code else None
+    branch = get_branch(bank_code, branch_code) if bank and branch_code else None
     if bank_code and bank is None:
         errors["payout.bank_code"] = [
             Text("この金融機関コードの金融機関は見つかりません。", "No bank has this code.")
@@ -747,8 +747,6 @@ def _code_new() -> str:
 
 
 def _enqueue_code(application: Application, code: str) -> None:
-    from notifications.services import message_enqueue
-
     message_enqueue(
         channel="sms" if application.phone else "email",
         to=application.contact,
@@ -948,8 +946,6 @@ def application_verify(*, application_id: object, code: object) -> Application:
 
 
 def _submit(application: Application, *, now: dt.datetime) -> Exception | None:
-    from notifications.services import message_enqueue
-
     if Application.objects.filter(coupon_id=application.coupon_id, status=Status.SUBMITTED).exists():
         return NotApplicable(Outcome.ALREADY_APPLIED, outcome_message(Outcome.ALREADY_APPLIED))
     _move(application, to=Status.SUBMITTED, actor=None, note="確認コードで連絡先を確認", now=now)
