@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = "region PAY 障害補償 管理"
@@ -12,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("claims.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    # The travellers' special site comes with the claims issue; until then, staff land on the admin.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("i18n/", include("django.conf.urls.i18n")),  # the language switch (a POST form, no script)
+    # The travellers' special site (補償対応特設サイト); staff sign in at /admin/.
+    path("", include("claims.site.urls")),
 ]
