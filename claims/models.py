@@ -327,6 +327,7 @@ class ReviewResolution(models.Model):
         ACCEPT = "accept", "新しい金額を採用"
         KEEP = "keep", "記録の金額のまま"
         REJECT = "reject", "対象外とする"
+        CLEARED = "cleared", "原因の解消（自動）"
 
     entitlement = models.ForeignKey(
         Entitlement, on_delete=models.PROTECT, related_name="resolutions", verbose_name="補償対象"
@@ -337,14 +338,22 @@ class ReviewResolution(models.Model):
     seen_amount_yen = models.BigIntegerField("判定の金額（円）", null=True, blank=True)
     seen_final_yen = models.BigIntegerField("判定の最終支払額（円）", null=True, blank=True)
     reason = models.TextField("理由")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name="担当者")
+    # None: the engine cleared a flag whose cause went away.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="担当者"
+    )
     at = models.DateTimeField("日時")
 
     class Meta:
         verbose_name = "要確認の解決"
         verbose_name_plural = "要確認の解決"
         ordering = ["at", "id"]
-        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="review_resolution_has_reason")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="review_resolution_has_reason"),
+            models.CheckConstraint(
+                condition=Q(outcome="cleared") | Q(actor__isnull=False), name="review_resolution_by_a_person"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.entitlement} {self.get_outcome_display()}"
