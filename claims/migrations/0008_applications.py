@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0006_scope_transitions_reinstatements"),
+        ("claims", "0007_review_resolution_cleared"),
         ("coupons", "0005_ledger_change"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
