@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+import claims.admin_applications  # noqa: F401  (registers the applications' admin)
 import coupons.admin as coupons_admin
 from claims.models import (
     EligibilityRun,
@@ -21,6 +22,7 @@ from claims.models import (
     Instruction,
     ReviewResolution,
 )
+from claims.services.applications import application_counts_by_day
 from claims.services.eligibility import rules_digest
 from claims.services.entitlements import TransitionError, entitlement_reject
 from claims.services.exports import (
@@ -400,6 +402,7 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             "review_count": Entitlement.objects.filter(incident=incident, needs_review=True).count(),
             "last_run": EligibilityRun.objects.filter(incident=incident).first(),
             "rules_changed_at": _rules_changed_after_last_run(incident),
+            "applications": application_counts_by_day(incident=incident),
         }
         return TemplateResponse(request, "admin/claims/dashboard.html", context)
 
