@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0006_scope_transitions_reinstatements"),
+        ("claims", "0008_applications"),
     ]
 
     operations = [
