@@ -169,8 +169,10 @@ def _rules_changed_after_last_run(incident: Incident):
     last = incident.runs.filter(status=EligibilityRun.Status.SUCCEEDED).exclude(checkpoint={}).first()
     if last is None or last.checkpoint.get("rules") == rules_digest(incident):
         return None
-    latest = incident.history.order_by("-history_date").first()
-    return latest.history_date if latest else last.finished_at
+    from pghistory.models import Events  # the audit trail keeps every edit of the incident
+
+    latest = Events.objects.tracks(incident).order_by("-pgh_created_at").first()
+    return latest.pgh_created_at if latest else last.finished_at
 
 
 class StatusChangeInline(admin.TabularInline):
