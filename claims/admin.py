@@ -22,7 +22,7 @@ from claims.services.exports import (
     entitlement_rows,
     instruction_rows,
 )
-from claims.services.runs import eligibility_run_create, eligibility_run_progress
+from claims.services.runs import EligibilityRunActive, eligibility_run_create, eligibility_run_progress
 from coupons.admin import EstimatedCountPaginator, InquiryNumberSearchMixin
 from coupons.models import CouponMovement, StoreSale
 
@@ -343,7 +343,15 @@ class EligibilityRunAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if request.method == "POST":
             incident = get_object_or_404(Incident.objects.order_by("pk")[:1])
-            run = eligibility_run_create(incident=incident, created_by=request.user)
+            try:
+                run = eligibility_run_create(incident=incident, created_by=request.user)
+            except EligibilityRunActive as active:
+                if active.run is None:  # finished between the refusal and the look-up: try again
+                    return redirect(reverse("admin:claims_eligibilityrun_add"))
+                messages.warning(
+                    request, f"判定 #{active.run.pk} が待機中または実行中です。終わってから開始してください。"
+                )
+                return redirect(reverse("admin:claims_eligibilityrun_change", args=[active.run.pk]))
             messages.success(request, f"判定 #{run.pk} を開始しました。")
             return redirect(reverse("admin:claims_eligibilityrun_change", args=[run.pk]))
         context = {**self.admin_site.each_context(request), "title": "判定を実行", "opts": self.model._meta}

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from config.runs import Run
+
 
 class Incident(models.Model):
     code = models.SlugField("コード", max_length=40, unique=True)
@@ -196,12 +198,9 @@ class Instruction(models.Model):
         return self.instruction_id
 
 
-class EligibilityRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "待機中"
-        RUNNING = "running", "実行中"
-        SUCCEEDED = "succeeded", "完了"
-        FAILED = "failed", "失敗（変更なし）"
+class EligibilityRun(Run):
+    """One run of the engine for an incident; its lifecycle (queued → running → succeeded / failed
+    / lost, heartbeat, retries) is the shared one of ``config.runs``."""
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="runs", verbose_name="障害")
     created_at = models.DateTimeField("登録日時")
@@ -209,18 +208,22 @@ class EligibilityRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="登録者"
     )
     as_of = models.DateTimeField("基準時刻", null=True, blank=True, help_text="ポータルの時計で見た実行時刻")
-    status = models.CharField("状態", max_length=16, choices=Status.choices, default=Status.QUEUED)
-    started_at = models.DateTimeField("開始", null=True, blank=True)
-    finished_at = models.DateTimeField("終了", null=True, blank=True)
     summary = models.JSONField("結果", default=dict, blank=True)
     # Where the next run may start from (claims.services.eligibility.Checkpoint).
     checkpoint = models.JSONField("到達点", default=dict, blank=True)
-    error = models.TextField("エラー", blank=True)
 
     class Meta:
         verbose_name = "判定の実行"
         verbose_name_plural = "判定の実行"
         ordering = ["-created_at", "-pk"]  # a pinned clock gives runs the same created_at
+        constraints = [
+            # Beat, the admin and the command may all ask at once: one run on its way per incident.
+            models.UniqueConstraint(
+                fields=["incident"],
+                condition=Q(status__in=["queued", "running"]),
+                name="eligibility_run_one_active_per_incident",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_status_display()}"

@@ -130,9 +130,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "Asia/Tokyo"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    # Every 5 minutes: start an eligibility run when a cut-off of the incident has just passed.
+    # Every 5 minutes: start an eligibility run when a cut-off of the incident has just passed (and
+    # a fresh one in place of a run whose worker is gone).
     "eligibility-tick": {"task": "claims.tasks.eligibility_tick_task", "schedule": 300.0},
+    # Every 5 minutes: an import whose worker is gone is marked lost and queued again.
+    "import-runs-tick": {"task": "coupons.tasks.import_runs_tick_task", "schedule": 300.0},
 }
+# Runs (config/runs.py): a running run writes a heartbeat this often; a queued or running run
+# without one for this long is lost (its worker died, or its message with it), and the next tick
+# starts a fresh one. Longer than a run may wait in the queue behind another.
+RUNS_HEARTBEAT_SECONDS = float(os.environ.get("RUNS_HEARTBEAT_SECONDS", "30"))
+RUNS_LOST_AFTER_MINUTES = float(os.environ.get("RUNS_LOST_AFTER_MINUTES", "10"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -46,3 +46,6 @@ def write_csv(tmp_path: Path) -> WriteCsv:
         return path
 
     return write
+
+
+from tests.workers import workers  # noqa: E402, F401 (real Celery workers: a fixture for every test)
