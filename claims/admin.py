@@ -70,7 +70,16 @@ class IncidentAdmin(SimpleHistoryAdmin):
                 ]
             },
         ),
-        ("(2) 障害中の誤った引き落とし", {"fields": ["duplicate_gap_seconds", "till_match_seconds"]}),
+        (
+            "(2) 障害中の誤った引き落とし",
+            {
+                "fields": [
+                    "duplicate_gap_seconds",
+                    "till_match_seconds",
+                    "reinstatement_approval_threshold_yen",
+                ]
+            },
+        ),
         (
             "補償の手順",
             {

@@ -36,6 +36,12 @@ class Incident(models.Model):
         "店舗売上との照合幅（秒）", help_text="現金等の売上がこの秒数以内にあればクーポン二重払いの候補"
     )
     # What everyone gets
+    # The call desk: a reinstatement above this amount waits for a supervisor's approval.
+    reinstatement_approval_threshold_yen = models.BigIntegerField(
+        "責任者の承認が必要な戻入額（円）",
+        default=10_000,
+        help_text="コールセンターの戻入・その他の補償がこの額を超えると、責任者の承認後に実行されます",
+    )
     extension_valid_until = models.DateTimeField("延長後の有効期限")
     final_balance_at = models.DateTimeField(
         "最終残高の時点", help_text="この時刻より前の取引で、ポイント・振込で支払う残高を計算"
@@ -60,6 +66,10 @@ class Incident(models.Model):
                 condition=Q(duplicate_gap_seconds__gt=0), name="incident_duplicate_gap_gt_0"
             ),
             models.CheckConstraint(condition=Q(till_match_seconds__gt=0), name="incident_till_match_gt_0"),
+            models.CheckConstraint(
+                condition=Q(reinstatement_approval_threshold_yen__gte=0),
+                name="incident_reinstatement_approval_threshold_yen_gte_0",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -135,6 +135,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "eligibility-tick": {"task": "claims.tasks.eligibility_tick_task", "schedule": 300.0},
     # Every 5 minutes: an import whose worker is gone is marked lost and queued again.
     "import-runs-tick": {"task": "coupons.tasks.import_runs_tick_task", "schedule": 300.0},
+    # Every minute: send what the on-commit path left behind (a lost enqueue, a worker that died).
+    "notifications-sweep": {"task": "notifications.tasks.message_sweep_task", "schedule": 60.0},
 }
 # Runs (config/runs.py): a running run writes a heartbeat this often; a queued or running run
 # without one for this long is lost (its worker died, or its message with it), and the next tick
@@ -175,6 +177,33 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
 
 # Rule data is corrected by an explicit edit, never by "revert to an earlier version".
 SIMPLE_HISTORY_REVERT_DISABLED = True
+
+# Notifications (docs/architecture.md, "Notifications"). NOTIFY_BACKEND: "file" writes each message
+# as JSON under NOTIFY_OUTBOX_DIR; "live" sends e-mail by EMAIL_BACKEND (SMTP) and SMS by the
+# provider adapter (SMS_*). A sender's lease must outlast its provider call (EMAIL_TIMEOUT,
+# SMS_TIMEOUT), or a slow call could be taken over and sent again.
+NOTIFY_BACKEND = os.environ.get("NOTIFY_BACKEND", "file")
+NOTIFY_OUTBOX_DIR = Path(os.environ.get("NOTIFY_OUTBOX_DIR", DATA_DIR / "outbox"))
+NOTIFY_LEASE_SECONDS = int(os.environ.get("NOTIFY_LEASE_SECONDS", "120"))
+NOTIFY_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFY_RETRY_BASE_SECONDS", "30"))
+NOTIFY_RETRY_MAX_SECONDS = float(os.environ.get("NOTIFY_RETRY_MAX_SECONDS", "3600"))
+NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "8"))
+NOTIFY_SWEEP_GRACE_SECONDS = int(os.environ.get("NOTIFY_SWEEP_GRACE_SECONDS", "60"))
+NOTIFY_MESSAGE_ID_DOMAIN = os.environ.get("NOTIFY_MESSAGE_ID_DOMAIN", "regionpay-compensation.invalid")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@localhost")
+SMS_API_URL = os.environ.get("SMS_API_URL", "")
+SMS_API_KEY = os.environ.get("SMS_API_KEY", "")
+SMS_SENDER = os.environ.get("SMS_SENDER", "REGIONPAY")
+SMS_SANDBOX = env_bool("SMS_SANDBOX", False)
+SMS_TIMEOUT = float(os.environ.get("SMS_TIMEOUT", "10"))
 
 PHONENUMBER_DEFAULT_REGION = "JP"
 PHONENUMBER_DB_FORMAT = "E164"

@@ -10,12 +10,14 @@ Writes come only from the importer (``coupons.services.importing``).
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q
 from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
 from phonenumber_field.modelfields import PhoneNumberField
 
 from config.runs import Run
+from coupons.stores import SQL_FOLD
 
 INQUIRY_NUMBER_PATTERN = r"^[A-Z0-9]{1,32}$"
 PREFECTURE_PATTERN = r"^(0[1-9]|[1-3][0-9]|4[0-7])$"
@@ -26,11 +28,22 @@ class Store(models.Model):
     store_name = models.CharField("店舗名", max_length=200)
     prefecture_code = models.CharField("都道府県", max_length=2, choices=JP_PREFECTURE_CODES)
     address = models.TextField("住所", blank=True)
+    # The name folded for search (coupons.stores): computed by PostgreSQL, so no writer forgets it.
+    search_name = models.GeneratedField(
+        expression=Func(F("store_name"), template=SQL_FOLD, output_field=models.TextField()),
+        output_field=models.TextField(),
+        db_persist=True,
+        verbose_name="検索用店舗名",
+    )
 
     class Meta:
         verbose_name = "利用店舗"
         verbose_name_plural = "利用店舗"
         ordering = ["store_id"]
+        indexes = [
+            # Part of a name, any width or kana: a trigram index, not a scan (callcenter's search).
+            GinIndex(fields=["search_name"], opclasses=["gin_trgm_ops"], name="store_search_name_trgm"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(prefecture_code__regex=PREFECTURE_PATTERN),

@@ -25,3 +25,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "regionpay-tests")
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Messages are written where this run's test (and any worker it starts) can read them.
+NOTIFY_BACKEND = os.environ.get("NOTIFY_BACKEND", "file")
+NOTIFY_OUTBOX_DIR = Path(
+    os.environ.get("NOTIFY_OUTBOX_DIR") or tempfile.mkdtemp(prefix="regionpay-test-outbox-")
+)

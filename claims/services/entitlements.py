@@ -22,6 +22,8 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.FOUND: {Status.EXTENDED, Status.REJECTED},
     Status.EXTENDED: {Status.PAYABLE, Status.USED_UP, Status.COVERED},
     Status.PAYABLE: {Status.PAID, Status.EXPIRED},
+    # A supervisor at the call desk takes back a rejection (callcenter.services.call_decision_reopen).
+    Status.REJECTED: {Status.FOUND},
 }
 
 

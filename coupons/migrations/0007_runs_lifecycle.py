@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("coupons", "0005_ledger_change"),
+        ("coupons", "0006_store_search_name"),
     ]
 
     operations = [

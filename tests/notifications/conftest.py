@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def outbox_dir(settings, tmp_path: Path) -> Path:
+    """The file backend writes here for this test only."""
+    settings.NOTIFY_BACKEND = "file"
+    settings.NOTIFY_OUTBOX_DIR = tmp_path / "outbox"
+    return settings.NOTIFY_OUTBOX_DIR
+
+
+def outbox_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.json")) if directory.exists() else []
