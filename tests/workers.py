@@ -52,6 +52,8 @@ class Workers:
             REDIS_URL=settings.REDIS_URL,
             CELERY_TASK_ALWAYS_EAGER="0",
             CELERY_TASK_DEFAULT_QUEUE=self.queue,
+            # Messages the worker sends land where this test process reads them.
+            NOTIFY_OUTBOX_DIR=str(settings.NOTIFY_OUTBOX_DIR),
             **env,
         )
         worker = subprocess.Popen(
