@@ -110,7 +110,7 @@ def workers() -> Iterator[Workers]:
         redis.Redis.from_url(settings.REDIS_URL).delete(queue)
 
 
-def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str = "the condition") -> object:
+def wait_for(condition: Callable[[], object], *, timeout: float = 120, what: str = "the condition") -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
