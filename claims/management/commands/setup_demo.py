@@ -36,12 +36,14 @@ GROUPS = {
         *["claims.view_entitlement", "claims.change_entitlement", "claims.view_instruction"],
         "claims.view_entitlementstatuschange",
         *["claims.view_eligibilityrun", "claims.add_eligibilityrun"],
+        *["notifications.view_message", "notifications.resend_message"],
     ],
     "コールセンター": [
         *LEDGER,
         *["claims.view_incident", "claims.view_entitlement", "claims.change_entitlement"],
         "claims.view_entitlementstatuschange",
         "claims.view_instruction",
+        "notifications.view_message",  # "did my code arrive?": the agent can see it was sent
     ],
 }
 ACCOUNTS = [
