@@ -50,6 +50,15 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# PORTAL_NOW pins the portal's clock (config/clock.py): for the demo (`make run`, which runs with
+# DJANGO_DEBUG=1) and the tests only. A production process with it set refuses to start: a pinned
+# clock would decide, extend and pay by a day that is not today.
+PORTAL_CLOCK_PINNABLE = env_bool("PORTAL_CLOCK_PINNABLE", DEBUG)
+if os.environ.get("PORTAL_NOW", "").strip() and not PORTAL_CLOCK_PINNABLE:
+    raise ImproperlyConfigured(
+        "PORTAL_NOW is set, but this configuration does not allow the portal's clock to be pinned: "
+        "it is for the demo (make run) and the tests only. Unset PORTAL_NOW to start in production."
+    )
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-development-key" if DEBUG else None)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")

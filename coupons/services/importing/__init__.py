@@ -40,6 +40,7 @@ from coupons.services.importing.reading import (
     _Header,
     _read_header,
     _utf8_chunks,
+    read_header_line,
     refuse_end_marker,
 )
 from coupons.services.importing.results import (
@@ -85,7 +86,7 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
     started = time.monotonic()
     size = path.stat().st_size
     with path.open("rb") as stream:
-        header = _read_header(name, stream.readline(), encoding)
+        header = _read_header(name, read_header_line(stream), encoding)
         body = stream.tell()
         take_direct = direct.direct_eligible(header, encoding, size)
         if bulk.bulk_eligible(header, encoding, size):
@@ -114,7 +115,7 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
             cursor.execute(create_sql)
             try:
                 with cursor.copy(copy_sql) as copy:
-                    chunks = _utf8_chunks(stream, name, encoding, first_line=2)
+                    chunks = _utf8_chunks(stream, name, encoding, first_line=2, columns=header.names)
                     for chunk in refuse_end_marker(chunks, name, first_line=2):
                         copy.write(chunk)
                         if progress:
@@ -154,7 +155,7 @@ def _all_new(name: str, header: _Header, rows: int, started: float, *, method: s
 
 def file_kind(path: Path, encoding: str = "utf-8") -> FileKind:
     with path.open("rb") as stream:
-        return _read_header(path.name, stream.readline(), _encoding(encoding)).kind
+        return _read_header(path.name, read_header_line(stream), _encoding(encoding)).kind
 
 
 def _encoding(encoding: str) -> str:
