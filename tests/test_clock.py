@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from config import clock
+from tests.staff import login_verified
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ def test_a_pinned_time_without_offset_is_refused(monkeypatch) -> None:
 @pytest.mark.django_db
 def test_pages_show_a_banner_while_the_clock_is_pinned(client, admin_user, monkeypatch) -> None:
     monkeypatch.setenv("PORTAL_NOW", "2023-04-10T10:00:00+09:00")
-    client.force_login(admin_user)
+    login_verified(client, admin_user)
 
     html = client.get("/admin/").content.decode()
 

@@ -18,7 +18,7 @@ def lose_extra_active_runs(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0005_incident_reinstatement_approval_threshold"),
+        ("claims", "0006_scope_transitions_reinstatements"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
