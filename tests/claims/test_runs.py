@@ -12,6 +12,7 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from claims.models import EligibilityRun, Entitlement, Incident
@@ -253,3 +254,20 @@ def test_the_tick_starts_a_fresh_run_in_place_of_a_lost_one(
     fresh = EligibilityRun.objects.exclude(pk=stalled.pk).get()
     assert fresh.status == "succeeded"
     assert Entitlement.objects.get().amount_yen == 2000
+
+
+@pytest.mark.django_db
+def test_the_admin_does_not_start_a_second_run_and_shows_the_one_on_its_way(
+    incident: Incident, staff_client
+) -> None:
+    client = staff_client("operations")
+    queued = eligibility_run_create(incident=incident, created_by=None, enqueue=False)
+
+    response = client.post(reverse("admin:claims_eligibilityrun_add"), follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("admin:claims_eligibilityrun_change", args=[queued.pk])
+    assert (
+        f"判定 #{queued.pk} が待機中または実行中です。終わってから開始してください。"
+        in response.content.decode()
+    )
+    assert list(EligibilityRun.objects.all()) == [queued]
