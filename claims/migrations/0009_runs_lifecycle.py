@@ -18,7 +18,7 @@ def lose_extra_active_runs(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0006_scope_transitions_reinstatements"),
+        ("claims", "0008_applications"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
