@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from coupons.models import Coupon, ImportRun, Store
 from coupons.services.import_runs import import_run_create
-from tests.workers import Workers
+from tests.workers import ROOT, Workers, _redis_reachable, _test_database_url  # noqa: F401 (imported from here by older tests)
 
 
 @pytest.fixture
