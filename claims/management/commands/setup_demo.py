@@ -42,6 +42,8 @@ GROUPS = {
         *["claims.view_incident", "claims.view_entitlement", "claims.change_entitlement"],
         "claims.view_entitlementstatuschange",
         "claims.view_instruction",
+        # The call desk: take calls and decide (approval and reopening stay with supervisors).
+        *["callcenter.view_callcase", "callcenter.add_callcase", "callcenter.change_callcase"],
     ],
 }
 ACCOUNTS = [
