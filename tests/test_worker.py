@@ -51,6 +51,8 @@ def worker_queue():
         REDIS_URL=settings.REDIS_URL,
         CELERY_TASK_ALWAYS_EAGER="0",
         CELERY_TASK_DEFAULT_QUEUE=queue,
+        # Messages the worker sends land where this test process reads them.
+        NOTIFY_OUTBOX_DIR=str(settings.NOTIFY_OUTBOX_DIR),
     )
     worker = subprocess.Popen(
         [
