@@ -60,9 +60,9 @@ def export(coupons: int, seed: int) -> Path:
     return out
 
 
-def fresh_database(suffix: str) -> tuple[str, str]:
-    """Drop and create ``<project db>_<suffix>`` on the configured server, migrate it, and return
-    (psycopg conninfo, DATABASE_URL) for it."""
+def fresh_database(suffix: str, *, migrate: bool = True) -> tuple[str, str]:
+    """Drop and create ``<project db>_<suffix>`` on the configured server, migrate it (unless told
+    not to), and return (psycopg conninfo, DATABASE_URL) for it."""
     from django.conf import settings  # reads DATABASE_URL or .data/services.env
 
     db = settings.DATABASES["default"]
@@ -79,7 +79,8 @@ def fresh_database(suffix: str) -> tuple[str, str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     conninfo = psycopg.conninfo.make_conninfo(dbname=name, **server)
     url = f"postgres://{server['user']}@{quote(server['host'], safe='')}:{server['port']}/{name}"
-    manage("migrate", "-v0", url=url)
+    if migrate:
+        manage("migrate", "-v0", url=url)
     return conninfo, url
 
 

@@ -151,6 +151,18 @@ def message_claim(*, message_id: int) -> Message | None:
         if message is None:
             return None
         from_status = message.status
+        if from_status == Message.Status.SENDING and message.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
+            # Every sender so far died mid-send (a message that crashes the worker?): stop here
+            # rather than take the worker down once per lease forever. Staff can resend it.
+            Message.objects.filter(pk=message.pk).update(
+                status=Message.Status.FAILED,
+                lease_until=None,
+                updated_at=Now(),
+                last_error=f"the sender died during each of {message.attempts} attempts",
+            )
+            message.refresh_from_db()
+            _record(message, from_status=from_status, actor=None, note="gave up: every sender died")
+            return None
         lease = dt.timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
         Message.objects.filter(pk=message.pk).update(
             status=Message.Status.SENDING,

@@ -36,6 +36,7 @@ class FileBackend:
             # Written beside, flushed, then renamed: a reader sees no file or the whole file.
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
             try:
+                os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from a person reading the outbox
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                     handle.flush()

@@ -301,6 +301,21 @@ def test_transient_errors_give_up_after_the_last_attempt(settings) -> None:
 
 
 @pytest.mark.django_db
+def test_a_message_whose_every_sender_died_is_failed_not_retried_forever(settings, outbox_dir: Path) -> None:
+    settings.NOTIFY_MAX_ATTEMPTS = 2
+    message = enqueue_code()
+    for _ in range(2):  # two senders claim it and die before recording anything
+        assert message_claim(message_id=message.pk) is not None
+        expire(message)
+    assert message_claim(message_id=message.pk) is None
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.lease_until) == ("failed", 2, None)
+    assert "died" in message.last_error
+    assert message_sweep() == []
+    assert outbox_files(outbox_dir) == []
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("backend", ["Refusing", "Broken"])
 def test_permanent_and_unnamed_errors_fail_without_retry(settings, backend: str) -> None:
     settings.NOTIFY_BACKEND = f"{__name__}.{backend}"
@@ -342,3 +357,25 @@ def test_the_database_refuses_an_sms_row_to_a_landline() -> None:
             channel="sms", to="+81312345678", template="t", subject="s", body="b", reference="1"
         )
     assert connection.is_usable()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notify_check_sends_one_test_message_and_reports_it(outbox_dir: Path) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("notify_check", "--channel", "sms", "--to", "070-1111-2222", stdout=out)
+    assert ": sent, attempts 1" in out.getvalue()
+    [path] = outbox_files(outbox_dir)
+    assert json.loads(path.read_text())["subject"] == "【地域クーポン補償】送信テスト"
+
+
+@pytest.mark.django_db
+def test_notify_check_refuses_a_landline_with_the_sentence_for_people(outbox_dir: Path) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="携帯電話"):
+        call_command("notify_check", "--channel", "sms", "--to", "03-1234-5678")
+    assert Message.objects.count() == 0

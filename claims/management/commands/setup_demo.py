@@ -36,6 +36,7 @@ GROUPS = {
         *["claims.view_entitlement", "claims.change_entitlement", "claims.view_instruction"],
         "claims.view_entitlementstatuschange",
         *["claims.view_eligibilityrun", "claims.add_eligibilityrun"],
+        *["notifications.view_message", "notifications.resend_message"],
     ],
     "コールセンター": [
         *LEDGER,
@@ -44,6 +45,7 @@ GROUPS = {
         "claims.view_instruction",
         # The call desk: take calls and decide (approval and reopening stay with supervisors).
         *["callcenter.view_callcase", "callcenter.add_callcase", "callcenter.change_callcase"],
+        "notifications.view_message",  # "did my code arrive?": the agent can see it was sent
     ],
 }
 ACCOUNTS = [
