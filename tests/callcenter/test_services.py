@@ -237,3 +237,17 @@ def test_other_needs_a_supervisor(incident: Incident, call_day) -> None:
     ent.refresh_from_db()
     assert ent.status == "extended"
     assert not Instruction.objects.filter(entitlement=ent).exists()
+
+
+def test_a_confirmation_after_the_final_instant_sends_nothing_to_the_platform(incident: Incident) -> None:
+    numbers = build_ledger()
+    after_final = jst(2023, 4, 3, 10)
+    with time_machine.travel(after_final, tick=False):
+        run_engine(incident, after_final)
+        user = agent()
+        case = _case(incident, numbers["dup"], user)
+        ent = entitlement(numbers["dup"], "2-2")
+        decision = call_case_confirm(case_id=case.pk, entitlement_id=ent.pk, actor=user)
+    assert decision.status == "effective"
+    assert decision.amount_yen == 800
+    assert not Instruction.objects.filter(entitlement=ent).exists()
