@@ -57,6 +57,7 @@ class IncidentAdmin(SimpleHistoryAdmin):
     list_display = ["name", "outage_start", "outage_end", "extension_valid_until", "final_balance_at"]
     fieldsets = [
         (None, {"fields": ["code", "name"]}),
+        ("対象（キャンペーンの都道府県）", {"fields": ["prefecture_codes"]}),
         ("障害の時間帯", {"fields": ["outage_start", "outage_end"]}),
         (
             "(1) 県外へ出て使えなかった方",

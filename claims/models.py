@@ -8,9 +8,16 @@ turns the platform mirror into :class:`Entitlement` rows: one per coupon and gro
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
+from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
 from simple_history.models import HistoricalRecords
+
+
+def chiba() -> list[str]:
+    """The prefectures a new incident starts with: this portal's campaign (千葉とく旅キャンペーン)."""
+    return ["12"]
 
 
 class Incident(models.Model):
@@ -20,6 +27,14 @@ class Incident(models.Model):
         "障害開始", help_text="告知は「夕刻」のみ。プラットフォームのログで確定するまでの仮の値（16:00）"
     )
     outage_end = models.DateTimeField("障害終了")
+    # Scope: the campaign's coupons only (DOMAIN.md "Scope"); other prefectures' coupons in the
+    # same export are never extended, flagged or paid by this incident.
+    prefecture_codes = ArrayField(
+        models.CharField(max_length=2, choices=JP_PREFECTURE_CODES),
+        default=chiba,
+        verbose_name="対象の都道府県",
+        help_text="クーポンの利用都道府県コード（千葉は 12）。カンマ区切りで複数指定できます",
+    )
     # (1)① and (1)②: who left the prefecture with a balance
     group_1_1_expires_on = models.DateField("1-1 の当初有効期限")
     group_1_1_cutoff_at = models.DateTimeField("1-1 の判定時点", help_text="この時刻より前の取引で残高を計算")
@@ -65,6 +80,9 @@ class Incident(models.Model):
             ),
             models.CheckConstraint(condition=Q(till_match_seconds__gt=0), name="incident_till_match_gt_0"),
             models.CheckConstraint(
+                condition=Q(prefecture_codes__len__gte=1), name="incident_prefecture_codes_not_empty"
+            ),
+            models.CheckConstraint(
                 condition=Q(reinstatement_approval_threshold_yen__gte=0),
                 name="incident_reinstatement_approval_threshold_yen_gte_0",
             ),
@@ -95,9 +113,10 @@ class Entitlement(models.Model):
         PAYABLE = "payable", "支払対象"
         USED_UP = "used_up", "使い切り（支払なし）"
         COVERED = "covered", "同じクーポンの他の区分で支払"
-        PAID = "paid", "支払済み"
-        EXPIRED = "expired", "受取期限切れ"
         REJECTED = "rejected", "対象外と判断"
+        WITHDRAWN = "withdrawn", "候補の取り下げ（根拠なし）"
+        # Payment states (paid, expired) belong to the payouts app: the entitlement says what is
+        # owed, the payout what happened to it. The moves between these: claims.services.transitions.
 
     incident = models.ForeignKey(
         Incident,
@@ -121,10 +140,19 @@ class Entitlement(models.Model):
         "金額（円）", help_text="1-x: 判定時点の残高 / 2-x: 誤って引き落とされた疑いの額"
     )
     valid_until = models.DateTimeField("延長後の有効期限", null=True, blank=True)
-    final_balance_yen = models.BigIntegerField("最終残高（円）", null=True, blank=True)
+    final_balance_yen = models.BigIntegerField(
+        "最終支払額（円）",
+        null=True,
+        blank=True,
+        help_text="最終残高の時点の残高＋その時点以降に反映された本障害の戻入＋その時点以降に決定した額",
+    )
     evidence = models.JSONField("根拠", default=dict, blank=True, help_text="movement_ids, receipt_numbers")
+    # 要確認 holds money: a flagged decision is not paid until a person resolves the flag
+    # (claims.services.reviews). The engine's current reading is kept beside the recorded one.
     needs_review = models.BooleanField("要確認", default=False)
     review_note = models.TextField("要確認の理由", blank=True)
+    review_amount_yen = models.BigIntegerField("再判定の金額（円）", null=True, blank=True)
+    review_final_yen = models.BigIntegerField("再判定の最終支払額（円）", null=True, blank=True)
     found_at = models.DateTimeField("判定日時")
 
     class Meta:
@@ -140,6 +168,30 @@ class Entitlement(models.Model):
             models.CheckConstraint(
                 condition=Q(final_balance_yen__isnull=True) | Q(final_balance_yen__gte=0),
                 name="entitlement_final_balance_yen_gte_0",
+            ),
+            # Fields that follow the status (the moves themselves: claims.services.transitions).
+            models.CheckConstraint(
+                condition=~Q(status__in=["extended", "payable", "used_up", "covered"])
+                | Q(valid_until__isnull=False),
+                name="entitlement_extended_has_valid_until",
+            ),
+            models.CheckConstraint(
+                condition=(~Q(status="payable") | Q(final_balance_yen__gt=0))
+                & (~Q(status="used_up") | Q(final_balance_yen=0))
+                & (
+                    ~Q(status__in=["found", "extended", "covered", "withdrawn"])
+                    | Q(final_balance_yen__isnull=True)
+                ),
+                name="entitlement_final_amount_by_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(needs_review=False) | ~Q(review_note=""), name="entitlement_review_has_note"
+            ),
+            # A coupon is paid once, whichever of its groups carries the payment.
+            models.UniqueConstraint(
+                fields=["incident", "coupon"],
+                condition=Q(status="payable"),
+                name="entitlement_one_payable_per_coupon",
             ),
         ]
 
@@ -204,6 +256,96 @@ class Instruction(models.Model):
 
     def __str__(self) -> str:
         return self.instruction_id
+
+
+class Reinstatement(models.Model):
+    """One payment movement reinstated (戻入) by a decision of this portal.
+
+    DOMAIN.md "A deduction is compensated once": reinstatement is decided per payment movement, and
+    no movement is ever reinstated twice, whatever the category, channel or incident — the unique
+    constraint on the movement is the last line of defence behind the call desk's check. A
+    decision made before the incident's final instant is sent to the platform (``instruction``);
+    one made at or after it sends nothing (the coupon is closed) and its amount is paid directly
+    with the coupon's final amount.
+    """
+
+    class Channel(models.TextChoices):
+        CALLCENTER = "callcenter", "コールセンター"
+        APPLICATION = "application", "特設サイトの申請"
+        OPERATIONS = "operations", "運営事務局"
+
+    entitlement = models.ForeignKey(
+        Entitlement, on_delete=models.PROTECT, related_name="reinstatements", verbose_name="補償対象"
+    )
+    # No database foreign key into the ledger: the first bulk load replaces the ledger's table,
+    # which a foreign key pointing at it would forbid (coupons.services.importing.bulk).
+    movement = models.ForeignKey(
+        "coupons.CouponMovement",
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,  # led by reinstatement_once_per_movement
+        related_name="+",
+        verbose_name="戻入する決済の取引",
+    )
+    amount_yen = models.BigIntegerField("戻入額（円）")
+    channel = models.CharField("経路", max_length=16, choices=Channel.choices)
+    decided_at = models.DateTimeField("決定日時")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="担当者"
+    )
+    instruction = models.ForeignKey(
+        Instruction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reinstatements",
+        verbose_name="プラットフォームへの指示",
+        help_text="最終残高の時点より後の決定は指示を送らず、最終支払額に加えます",
+    )
+    note = models.TextField("メモ", blank=True)
+
+    class Meta:
+        verbose_name = "戻入（決済ごと）"
+        verbose_name_plural = "戻入（決済ごと）"
+        ordering = ["decided_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["movement"], name="reinstatement_once_per_movement"),
+            models.CheckConstraint(condition=Q(amount_yen__gt=0), name="reinstatement_amount_yen_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.movement_id} {self.amount_yen:,} 円"
+
+
+class ReviewResolution(models.Model):
+    """How a person resolved a 要確認 flag: who, why, and which reading was chosen. A later run
+    flags the decision again only when the data changes beyond what was resolved."""
+
+    class Outcome(models.TextChoices):
+        ACCEPT = "accept", "新しい金額を採用"
+        KEEP = "keep", "記録の金額のまま"
+        REJECT = "reject", "対象外とする"
+
+    entitlement = models.ForeignKey(
+        Entitlement, on_delete=models.PROTECT, related_name="resolutions", verbose_name="補償対象"
+    )
+    outcome = models.CharField("解決", max_length=8, choices=Outcome.choices)
+    review_note = models.TextField("要確認の理由")
+    # What the engine read when the flag was resolved: a run flags again only when this changes.
+    seen_amount_yen = models.BigIntegerField("判定の金額（円）", null=True, blank=True)
+    seen_final_yen = models.BigIntegerField("判定の最終支払額（円）", null=True, blank=True)
+    reason = models.TextField("理由")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name="担当者")
+    at = models.DateTimeField("日時")
+
+    class Meta:
+        verbose_name = "要確認の解決"
+        verbose_name_plural = "要確認の解決"
+        ordering = ["at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="review_resolution_has_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.entitlement} {self.get_outcome_display()}"
 
 
 class EligibilityRun(models.Model):

@@ -149,7 +149,10 @@ def test_a_decision_extended_after_the_final_instant_gets_its_final_balance_on_t
         )
     first = eligibility_run(incident=incident, as_of=AFTER_FINAL)
     # An agent confirms the 2-2 candidate as an extension (the desk's action, to come)
-    Entitlement.objects.filter(coupon=coupon, category="2-2").update(status="extended")
+    Entitlement.objects.filter(coupon=coupon, category="2-2").update(
+        status="extended",
+        valid_until=incident.extension_valid_until,  # extended ⇒ valid_until (#7)
+    )
 
     again = eligibility_run(incident=incident, as_of=AFTER_FINAL, since=first.checkpoint)
 

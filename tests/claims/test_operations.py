@@ -285,6 +285,7 @@ def test_a_coupon_is_paid_once_even_when_a_second_group_is_extended_after_its_fi
         route="callcenter",
         status=Entitlement.Status.EXTENDED,
         amount_yen=500,
+        valid_until=left.valid_until,  # extended ⇒ valid_until (a CHECK since #7)
         found_at=jst(2023, 4, 11),
         evidence={},
     )
