@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import traceback
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -239,14 +240,15 @@ def message_send(*, message_id: int) -> SendOutcome:
         logger.warning("message %s failed permanently", message.pk)
         return SendOutcome("failed")
     except Exception as exc:
-        # Not a named transient error: retrying blindly could repeat whatever went wrong.
+        # Not a named transient error: retrying blindly could repeat whatever went wrong. The
+        # traceback goes to the row (staff only), not to the log: it may quote the recipient.
         _finish(
             message,
             note="unexpected error",
             status=Message.Status.FAILED,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            last_error=traceback.format_exc()[-4000:],
         )
-        logger.exception("message %s: unexpected error in the backend", message.pk)
+        logger.error("message %s: unexpected %s in the backend", message.pk, type(exc).__name__)
         return SendOutcome("failed")
     _finish(
         message,

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Staff users signed in with a verified second factor: every staff-page test uses these.
+from tests.staff import staff, staff_client, staff_user  # noqa: F401
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -6,6 +6,7 @@ import pytest
 import time_machine
 
 from config import clock
+from tests.staff import login_verified
 
 
 def test_now_follows_the_machine_clock_when_not_pinned(monkeypatch) -> None:
@@ -32,7 +33,7 @@ def test_a_pinned_time_without_offset_is_refused(monkeypatch) -> None:
 @pytest.mark.django_db
 def test_pages_show_a_banner_while_the_clock_is_pinned(client, admin_user, monkeypatch) -> None:
     monkeypatch.setenv("PORTAL_NOW", "2023-04-10T10:00:00+09:00")
-    client.force_login(admin_user)
+    login_verified(client, admin_user)
 
     html = client.get("/admin/").content.decode()
 

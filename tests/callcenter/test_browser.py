@@ -72,12 +72,21 @@ def screen(request, browser, live_server, client) -> Iterator[Screen]:
 
 
 def _login(screen: Screen, username: str) -> None:
-    page = screen.page
-    page.goto(screen.base + "/admin/login/?next=/admin/callcenter/callcase/intake/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-pw")
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_url("**/intake/")
+    """Sign in with a verified second factor (tests/staff.py) and hand the session to the browser:
+    the sign-in pages themselves are the staff engineer's browser test."""
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from tests.staff import login_verified
+
+    client = login_verified(Client(), User.objects.get(username=username))
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    screen.page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": screen.base}]
+    )
+    screen.page.goto(screen.base + "/admin/callcenter/callcase/intake/")
+    screen.page.wait_for_url("**/intake/")
 
 
 def test_a_2_2_call_from_the_number_to_the_reinstatement(screen: Screen, incident) -> None:

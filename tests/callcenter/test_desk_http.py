@@ -15,12 +15,11 @@ from callcenter.services import Answers, call_case_confirm, call_case_open
 from claims.models import EntitlementStatusChange, Incident, Instruction, Reinstatement
 from tests.callcenter.conftest import agent, build_ledger, entitlement, run_engine, supervisor
 from tests.factories import StoreFactory
+from tests.staff import login_verified
 
 
 def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return login_verified(Client(), user)  # password and a verified second factor
 
 
 def _in_threads(*targets) -> list[object]:

@@ -16,18 +16,11 @@ from claims.models import EligibilityRun, Entitlement, Incident
 from claims.services.runs import eligibility_due
 from claims.tasks import eligibility_tick_task
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, StoreSaleFactory, jst
+from tests.staff import login_verified
 
 pytestmark = pytest.mark.django_db
 
 AFTER_FINAL = "2023-04-10T10:00:00+09:00"
-
-
-@pytest.fixture
-def staff(django_user_model):
-    from claims.management.commands.setup_demo import Command
-
-    Command()._groups_and_accounts()
-    return {name: django_user_model.objects.get(username=name) for name in ("operations", "callcenter")}
 
 
 @pytest.fixture
@@ -124,7 +117,7 @@ def test_dashboard_shows_counts_and_yen_per_group_to_staff_only(client, staff, l
     url = reverse("admin:claims_dashboard")
 
     anonymous = client.get(url)
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
     page = client.get(url)
 
     assert anonymous.status_code == 302
@@ -136,7 +129,7 @@ def test_dashboard_shows_counts_and_yen_per_group_to_staff_only(client, staff, l
 
 def test_csv_downloads_stream_the_same_rows_as_the_commands(client, staff, ledger, monkeypatch) -> None:
     _run(monkeypatch)
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
 
     response = client.get(reverse("admin:claims_entitlements_csv"))
 
@@ -151,7 +144,7 @@ def test_an_agent_rejects_a_candidate_with_a_reason_and_a_rerun_keeps_it(
 ) -> None:
     _run(monkeypatch)
     candidate = Entitlement.objects.get(coupon=ledger["twice"])
-    client.force_login(staff["callcenter"])
+    login_verified(client, staff["agent"])
     page = client.get(reverse("admin:claims_entitlement_change", args=[candidate.pk])).content.decode()
     assert "重複の疑い" in page  # the evidence is on the page
     assert "（新規） → 該当（確認待ち）" in page  # its history in words, not in status codes
@@ -167,7 +160,7 @@ def test_an_agent_rejects_a_candidate_with_a_reason_and_a_rerun_keeps_it(
     change = candidate.status_changes.last()
     assert (change.to_status, change.actor, change.note) == (
         "rejected",
-        staff["callcenter"],
+        staff["agent"],
         "店舗記録では1回のみ",
     )
     assert Entitlement.objects.filter(coupon=ledger["twice"]).count() == 1
@@ -178,7 +171,7 @@ def test_a_rejection_without_a_reason_is_refused_and_changes_nothing(
 ) -> None:
     _run(monkeypatch)
     candidate = Entitlement.objects.get(coupon=ledger["twice"])
-    client.force_login(staff["callcenter"])
+    login_verified(client, staff["agent"])
 
     client.post(reverse("admin:claims_entitlement_reject", args=[candidate.pk]), {"reason": "  "})
 
@@ -189,7 +182,7 @@ def test_a_rejection_without_a_reason_is_refused_and_changes_nothing(
 
 def test_operations_edit_the_incident_and_every_change_is_kept(client, staff) -> None:
     incident = Incident.objects.get()
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
     url = reverse("admin:claims_incident_change", args=[incident.pk])
     form = client.get(url).context["adminform"].form
     data = {name: form[name].value() for name in form.fields}
@@ -305,7 +298,7 @@ def test_a_coupon_is_paid_once_even_when_a_second_group_is_extended_after_its_fi
 def test_the_history_page_cannot_be_used_to_change_the_incident(client, staff) -> None:
     incident = Incident.objects.get()
     version = incident.history.first()
-    client.force_login(staff["callcenter"])  # may view the incident, not change it
+    login_verified(client, staff["agent"])  # may view the incident, not change it
     url = reverse("admin:claims_incident_simple_history", args=[incident.pk, version.history_id])
 
     response = client.post(url, {"outage_start_0": "2023-02-24", "outage_start_1": "00:00:00"})
@@ -334,7 +327,7 @@ def test_the_run_page_says_whether_the_run_was_full_or_incremental(
     _run(monkeypatch)
     _run(monkeypatch)
     full, incremental = EligibilityRun.objects.order_by("pk")
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
 
     first = client.get(reverse("admin:claims_eligibilityrun_change", args=[full.pk])).content.decode()
     second = client.get(reverse("admin:claims_eligibilityrun_change", args=[incremental.pk])).content.decode()

@@ -1,27 +1,16 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
 from coupons.models import CouponMovement, ImportRun, Store
 from tests.factories import CouponFactory, MovementFactory, StoreFactory, jst
+from tests.staff import login_verified
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(django_user_model):
-    """The demo groups (from setup_demo's definitions) and one user in each."""
-    from claims.management.commands.setup_demo import Command
-
-    Command()._groups_and_accounts()  # groups + demo accounts, no data
-    return {
-        "operations": django_user_model.objects.get(username="operations"),
-        "callcenter": django_user_model.objects.get(username="callcenter"),
-    }
 
 
 def test_staff_pages_send_anonymous_visitors_to_the_login_page(client) -> None:
@@ -42,7 +31,7 @@ def test_coupon_page_shows_the_ledger_in_japan_time_with_balances_at_the_cut_off
         coupon=coupon, kind="payment", amount_yen=-1000, store=store, occurred_at=jst(2023, 2, 26, 23, 59, 59)
     )
     MovementFactory(coupon=coupon, kind="payment", amount_yen=-500, store=store, occurred_at=jst(2023, 2, 27))
-    client.force_login(staff["callcenter"])
+    login_verified(client, staff["agent"])
 
     # When the call-center agent opens it (typing the number in full-width with a hyphen)
     response = client.get(reverse("admin:coupons_coupon_change", args=["ＣＢ-0000000042"]))
@@ -61,7 +50,7 @@ def test_coupon_page_shows_the_ledger_in_japan_time_with_balances_at_the_cut_off
 
 def test_the_ledger_is_read_only_in_the_admin(client, staff) -> None:
     movement = MovementFactory(kind="issue", amount_yen=1000)
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
 
     add = client.get(reverse("admin:coupons_couponmovement_add"))
     delete = client.post(reverse("admin:coupons_couponmovement_delete", args=[movement.pk]), {"post": "yes"})
@@ -72,7 +61,7 @@ def test_the_ledger_is_read_only_in_the_admin(client, staff) -> None:
 
 
 def test_call_center_staff_cannot_upload_platform_files(client, staff) -> None:
-    client.force_login(staff["callcenter"])
+    login_verified(client, staff["agent"])
 
     response = client.post(
         reverse("admin:coupons_importrun_add"),
@@ -87,7 +76,7 @@ def test_call_center_staff_cannot_upload_platform_files(client, staff) -> None:
 def test_operations_upload_runs_the_import_and_shows_the_summary(
     client, staff, django_capture_on_commit_callbacks
 ):
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
     upload = SimpleUploadedFile(
         "stores.csv", "store_id,store_name,prefecture_code\nS1,館山海鮮市場,12\n".encode("cp932")
     )
@@ -109,7 +98,7 @@ def test_operations_upload_runs_the_import_and_shows_the_summary(
 def test_a_refused_upload_shows_the_line_and_column_and_imports_nothing(
     client, staff, django_capture_on_commit_callbacks
 ) -> None:
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
     upload = SimpleUploadedFile("stores.csv", b"store_id,store_name,prefecture_code\nS1,A,12\nS2,B,99\n")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -130,7 +119,7 @@ def test_setup_demo_is_refused_without_debug(settings) -> None:
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG only"):
         call_command("setup_demo")
-    assert not Group.objects.exists()
+    assert not get_user_model().objects.exists()  # no account with a known password
 
 
 def test_an_import_that_breaks_unexpectedly_is_marked_failed_not_left_running(monkeypatch, tmp_path) -> None:
@@ -160,7 +149,7 @@ def test_the_ledger_list_costs_the_same_queries_for_many_rows_as_for_one(
 ) -> None:
     store = StoreFactory()
     MovementFactory(kind="payment", amount_yen=-100, store=store)
-    client.force_login(staff["operations"])
+    login_verified(client, staff["operations"])
     url = reverse("admin:coupons_couponmovement_changelist")
     with django_assert_max_num_queries(20) as one:
         client.get(url)

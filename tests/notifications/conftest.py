@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.notifications.relay import relay  # noqa: F401 - the worker fixture, for this folder's tests
+
 
 @pytest.fixture
 def outbox_dir(settings, tmp_path: Path) -> Path:

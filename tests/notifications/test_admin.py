@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from notifications.models import Message
 from notifications.services import message_enqueue, message_send
+from tests.staff import login_verified
 
 
 class Refusing:
@@ -38,8 +39,7 @@ def staff_client(client, django_user_model, *perms: str):
     user.user_permissions.set(
         Permission.objects.filter(content_type__app_label="notifications", codename__in=perms)
     )
-    client.force_login(user)
-    return client
+    return login_verified(client, user)  # password and a verified second factor
 
 
 @pytest.mark.django_db

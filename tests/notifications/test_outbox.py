@@ -379,3 +379,45 @@ def test_notify_check_refuses_a_landline_with_the_sentence_for_people(outbox_dir
     with pytest.raises(CommandError, match="携帯電話"):
         call_command("notify_check", "--channel", "sms", "--to", "03-1234-5678")
     assert Message.objects.count() == 0
+
+
+class Counting:
+    calls: list[str] = []
+
+    def send(self, envelope: Envelope) -> str:
+        type(self).calls.append(envelope.key)
+        return "counted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_senders_racing_for_one_message_send_it_once(settings) -> None:
+    import threading
+
+    settings.NOTIFY_BACKEND = f"{__name__}.Counting"
+    Counting.calls = []
+    message = enqueue_code()  # eager: sent once already on commit
+    Message.objects.filter(pk=message.pk).update(
+        status="pending", sent_at=None, next_attempt_at=timezone.now()
+    )
+    MessageStatusChange.objects.all().delete()
+    Counting.calls = []
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def sender() -> None:
+        try:
+            start.wait(10)
+            outcomes.append(message_send(message_id=message.pk).status)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["sent"] + ["skipped"] * 7
+    assert Counting.calls == [str(message.key)]
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("sent", 2)
+    assert list(message.status_changes.values_list("to_status", flat=True)) == ["sending", "sent"]

@@ -116,6 +116,32 @@ def test_a_file_reads_back_field_by_field() -> None:
     assert summary.sha256 == hashlib.sha256(content).hexdigest()
 
 
+ZENGIN_CHARS = "0123456789ABCXYZ().- \r\n" + "".join(map(chr, range(0xFF61, 0xFFA0)))
+
+
+@given(st.text(alphabet=st.sampled_from(ZENGIN_CHARS)))
+def test_the_zengin_set_is_encoded_exactly_as_the_shift_jis_codec_does(text: str) -> None:
+    from payouts.zengin import _encode_zengin_set
+
+    assert _encode_zengin_set(text) == text.encode("shift_jis")
+
+
+@settings(max_examples=500)
+@given(st.text(min_size=1), st.text(alphabet=st.sampled_from(ZENGIN_CHARS)))
+def test_a_character_outside_the_one_byte_range_is_never_encoded_as_one(other: str, zengin: str) -> None:
+    from payouts.zengin import _encode_zengin_set
+
+    text = zengin + other
+    one_byte = all(c < "\x61" or "\uff61" <= c <= "\uff9f" for c in text)
+    encoded = _encode_zengin_set(text)
+    if one_byte:
+        assert encoded == text.encode("shift_jis")
+    else:
+        assert encoded is None
+    for c in "aq±山ｰ\u0171\uff30😀":  # each shares a low byte with a character of the set
+        assert _encode_zengin_set(zengin + c) is None or c == "ｰ"
+
+
 def test_records_are_shift_jis_with_crlf() -> None:
     content, _ = write([transfer()])
     lines = content.split(b"\r\n")
@@ -168,7 +194,7 @@ KANA_NAMES = st.text(
             KANA_NAMES,
             st.integers(min_value=1, max_value=9_999_999_999),
             st.sampled_from(list(AccountType)),
-            st.integers(min_value=0, max_value=9_999_999),
+            st.integers(min_value=1, max_value=9_999_999),
         ),
         min_size=1,
         max_size=30,
@@ -236,12 +262,15 @@ def test_a_transfer_date_on_which_banks_are_closed_is_refused(day: dt.date) -> N
         ({"holder": "やまだ"}, "受取人名は30バイトまで"),
         ({"holder": "yamada"}, "受取人名は30バイトまで"),
         ({"holder": "   "}, "受取人名がありません"),
+        ({"holder": " ﾔﾏﾀﾞ"}, "受取人名の先頭に空白"),
         ({"amount_yen": 0}, "振込金額は1円から"),
         ({"amount_yen": 10_000_000_000}, "振込金額は1円から"),
         ({"amount_yen": 100.0}, "振込金額は1円から"),
         ({"account_number": "12345678"}, "口座番号は7桁までの"),
         ({"account_number": "１２３"}, "口座番号は7桁までの"),
         ({"account_number": ""}, "口座番号がありません"),
+        ({"account_number": "0000000"}, "口座番号がありません"),
+        ({"amount_yen": -5}, "振込金額は1円から"),
         ({"bank_code": "5"}, "被仕向銀行番号は4桁"),
         ({"branch_code": "34a"}, "被仕向支店番号は3桁"),
         ({"bank_name": "ﾐﾂﾋﾞｼﾕ-ｴﾌｼﾞｴｲｷﾞﾝｺｳ"}, "被仕向銀行名は15バイトまで"),

@@ -1,4 +1,4 @@
-"""python manage.py setup_demo — staff groups, demo staff accounts and demo data (once).
+"""python manage.py setup_demo — demo staff accounts (one per role) and demo data (once).
 
 For `make run` on a developer's machine: refuses to run unless DEBUG is on (demo passwords must
 never exist in production). Safe to run again: existing accounts and data are left as they are.
@@ -6,54 +6,38 @@ never exist in production). Safe to run again: existing accounts and data are le
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coupons.models import Coupon
 from coupons.services.demo_export import generate_regionpay_export
 from coupons.services.importing import regionpay_import
+from staff.roles import Role, roles_sync
 
 DEMO_COUPONS = 3000
 DEMO_SEED = 2023
 
-LEDGER = [
-    "coupons.view_store",
-    "coupons.view_coupon",
-    "coupons.view_couponmovement",
-    "coupons.view_storesale",
-]
-GROUPS = {
-    "運営事務局": [
-        *LEDGER,
-        *["coupons.view_importrun", "coupons.add_importrun"],
-        *["claims.view_incident", "claims.change_incident", "claims.view_historicalincident"],
-        *["claims.view_entitlement", "claims.change_entitlement", "claims.view_instruction"],
-        "claims.view_entitlementstatuschange",
-        *["claims.view_eligibilityrun", "claims.add_eligibilityrun"],
-        *["notifications.view_message", "notifications.resend_message"],
-    ],
-    "コールセンター": [
-        *LEDGER,
-        *["claims.view_incident", "claims.view_entitlement", "claims.change_entitlement"],
-        "claims.view_entitlementstatuschange",
-        "claims.view_instruction",
-        # The call desk: take calls and decide (approval and reopening stay with supervisors).
-        *["callcenter.view_callcase", "callcenter.add_callcase", "callcenter.change_callcase"],
-        "notifications.view_message",  # "did my code arrive?": the agent can see it was sent
-    ],
-}
 ACCOUNTS = [
-    # username, password, group, superuser
-    ("operations", "operations-demo-2023", "運営事務局", False),
-    ("callcenter", "callcenter-demo-2023", "コールセンター", False),
-    ("admin", "admin-demo-2023", None, True),
+    # username, password, role (None: superuser)
+    ("agent", "agent-demo-2023", Role.AGENT),
+    ("supervisor", "supervisor-demo-2023", Role.SUPERVISOR),
+    ("operations", "operations-demo-2023", Role.OPERATIONS),
+    ("approver", "approver-demo-2023", Role.APPROVER),
+    ("auditor", "auditor-demo-2023", Role.AUDITOR),
+    ("admin", "admin-demo-2023", None),
 ]
+# Spare single-use codes kept on each demo account, so a new user can sign in without an app.
+DEMO_STATIC_CODES = 5
 
 
 class Command(BaseCommand):
@@ -63,7 +47,7 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             raise CommandError("setup_demo creates accounts with known passwords: DEBUG only")
         with transaction.atomic():
-            self._groups_and_accounts()
+            self._accounts()
         if Coupon.objects.exists():
             self.stdout.write("demo data: already loaded")
             return
@@ -76,21 +60,27 @@ class Command(BaseCommand):
             self.stdout.write(f"demo data: {result.file} {result.inserted:,} rows")
         call_command("run_eligibility", stdout=self.stdout)
 
-    def _groups_and_accounts(self) -> None:
-        for name, codenames in GROUPS.items():
-            group, _ = Group.objects.get_or_create(name=name)
-            permissions = [
-                Permission.objects.get(content_type__app_label=label, codename=codename)
-                for label, codename in (item.split(".") for item in codenames)
-            ]
-            group.permissions.set(permissions)
+    def _accounts(self) -> None:
+        roles_sync(django_apps)  # the groups exist after migrate; this keeps their permissions exact
         users = get_user_model()
-        for username, password, group, superuser in ACCOUNTS:
-            if users.objects.filter(username=username).exists():
-                continue
-            user = users.objects.create_user(
-                username=username, password=password, is_staff=True, is_superuser=superuser
-            )
-            if group:
-                user.groups.add(Group.objects.get(name=group))
-            self.stdout.write(f"demo account: {username} / {password}")
+        self.stdout.write(
+            "demo accounts (password, then a code: the TOTP key in an authenticator app, or a spare code):"
+        )
+        for username, password, role in ACCOUNTS:
+            user = users.objects.filter(username=username).first()
+            if user is None:
+                user = users.objects.create_user(
+                    username=username, password=password, is_staff=True, is_superuser=role is None
+                )
+            if role is not None:
+                user.groups.add(Group.objects.get(name=role.label))
+            totp = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+            if totp is None:
+                totp = TOTPDevice.objects.create(user=user, name="認証アプリ（デモ）", confirmed=True)
+            spare, _ = StaticDevice.objects.get_or_create(user=user, name="予備コード（デモ）")
+            for _ in range(DEMO_STATIC_CODES - spare.token_set.count()):
+                spare.token_set.create(token=StaticToken.random_token())
+            key = base64.b32encode(totp.bin_key).decode().rstrip("=")
+            code = spare.token_set.order_by("pk").values_list("token", flat=True).first()
+            label = role.label if role else "全権限"
+            self.stdout.write(f"  {username:<11} {password:<22} TOTP {key}  予備コード {code}  ({label})")
