@@ -145,9 +145,10 @@ def main() -> None:
 
     from callcenter.lookups import search_stores
 
+    from tests.staff import login_verified  # signed in with a verified second factor, as staff are
+
     admin = User.objects.create_superuser("bench", password="bench-only")  # noqa: S106
-    client = Client()
-    client.force_login(admin)
+    client = login_verified(Client(), admin)
     with psycopg.connect(conninfo) as conn:
         busiest, busiest_count = conn.execute(
             """SELECT inquiry_number, count(*) FROM coupons_couponmovement
