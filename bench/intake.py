@@ -144,7 +144,6 @@ def main() -> None:
     from django.test import Client
 
     from callcenter.lookups import search_stores
-
     from tests.staff import login_verified  # signed in with a verified second factor, as staff are
 
     admin = User.objects.create_superuser("bench", password="bench-only")  # noqa: S106
