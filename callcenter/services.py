@@ -21,9 +21,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from callcenter.models import CallCase, CallCaseEvent, CallDecision
-from claims.models import Entitlement, Incident, Instruction
-from claims.services.entitlements import TransitionError
-from claims.services.entitlements import _transition as entitlement_transition
+from claims.models import Entitlement, Incident, Instruction, Reinstatement
+from claims.services.transitions import TransitionError, entitlement_transition
 from config import clock
 from coupons.inquiry import is_valid, normalize_inquiry_number
 from coupons.models import Coupon, CouponMovement, Store
@@ -263,10 +262,9 @@ def _platform_open(incident: Incident) -> bool:
 
 
 def _extend(entitlement: Entitlement, *, actor, note: str, instruct: bool = True) -> None:
-    """found → extended through the engine's transition, with the extension instruction."""
+    """found → extended through the engine's transition (which sets the incident's extension end),
+    with the extension instruction."""
     incident = entitlement.incident
-    entitlement.valid_until = incident.extension_valid_until
-    entitlement.save(update_fields=["valid_until"])
     entitlement_transition(entitlement_id=entitlement.pk, to=Status.EXTENDED, actor=actor, note=note)
     if instruct and _platform_open(incident):
         Instruction.objects.get_or_create(
@@ -280,16 +278,39 @@ def _extend(entitlement: Entitlement, *, actor, note: str, instruct: bool = True
         )
 
 
-def _reinstate(entitlement: Entitlement, *, amount_yen: int) -> None:
+def _reinstate(decision: CallDecision) -> None:
+    """One reinstatement instruction for the decision (before the final instant only) and one
+    :class:`~claims.models.Reinstatement` row per payment movement: the engine's unique constraint
+    on the movement makes sure no payment is given back twice, whatever the channel."""
+    entitlement = decision.entitlement
     incident = entitlement.incident
-    if amount_yen > 0 and _platform_open(incident):
-        Instruction.objects.create(
+    instruction = None
+    if decision.amount_yen > 0 and _platform_open(incident):
+        instruction = Instruction.objects.create(
             instruction_id=f"{incident.code}:{entitlement.category}:reinstate:{entitlement.coupon_id}",
             entitlement=entitlement,
             action=Instruction.Action.REINSTATE,
-            amount_yen=amount_yen,
+            amount_yen=decision.amount_yen,
             decided_at=clock.now(),
         )
+    amounts = dict(
+        CouponMovement.objects.filter(movement_id__in=decision.movement_ids).values_list(
+            "movement_id", "amount_yen"
+        )
+    )
+    Reinstatement.objects.bulk_create(
+        Reinstatement(
+            entitlement=entitlement,
+            movement_id=movement_id,
+            amount_yen=-amounts[movement_id],
+            channel=Reinstatement.Channel.CALLCENTER,
+            decided_at=decision.approved_at or decision.decided_at,
+            decided_by=decision.decided_by,
+            instruction=instruction,
+            note=f"コールセンター 対応 #{decision.case_id}",
+        )
+        for movement_id in decision.movement_ids
+    )
 
 
 def _apply(decision: CallDecision, *, actor) -> None:
@@ -305,7 +326,7 @@ def _apply(decision: CallDecision, *, actor) -> None:
                 f"戻入 {decision.amount_yen:,} 円"
             ),
         )
-        _reinstate(entitlement, amount_yen=decision.amount_yen)
+        _reinstate(decision)
     elif decision.kind == Kind.EXTENSION_REQUEST:
         _extend(entitlement, actor=actor, note=f"1-2 延長の申出を受付（対応 #{decision.case_id}）")
     elif decision.kind == Kind.OTHER:
@@ -395,6 +416,11 @@ def call_case_confirm(
         outside = [movement for movement in chosen if movement not in evidence_ids]
         if outside:
             raise DecisionError(f"根拠にない取引は戻入できません: {', '.join(outside)}")
+        taken = sorted(
+            Reinstatement.objects.filter(movement_id__in=chosen).values_list("movement_id", flat=True)
+        )
+        if taken:
+            raise DecisionError(f"取引 {', '.join(taken)} はすでに戻入済みです（二重の戻入はできません）")
         payments = CouponMovement.objects.filter(
             movement_id__in=chosen, coupon_id=entitlement.coupon_id, kind=CouponMovement.Kind.PAYMENT
         ).values_list("amount_yen", flat=True)

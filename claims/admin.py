@@ -32,7 +32,7 @@ from claims.services.exports import (
     instruction_rows,
 )
 from claims.services.reviews import entitlement_reviews_resolve
-from claims.services.runs import eligibility_run_create, eligibility_run_progress
+from claims.services.runs import EligibilityRunActive, eligibility_run_create, eligibility_run_progress
 from coupons.admin import EstimatedCountPaginator, InquiryNumberSearchMixin
 from coupons.models import CouponMovement, StoreSale
 
@@ -502,7 +502,15 @@ class EligibilityRunAdmin(admin.ModelAdmin):
         except IncidentChoice:
             return _choose_incident(request, self.admin_site)
         if request.method == "POST":
-            run = eligibility_run_create(incident=incident, created_by=request.user)
+            try:
+                run = eligibility_run_create(incident=incident, created_by=request.user)
+            except EligibilityRunActive as active:
+                if active.run is None:  # finished between the refusal and the look-up: try again
+                    return redirect(reverse("admin:claims_eligibilityrun_add"))
+                messages.warning(
+                    request, f"判定 #{active.run.pk} が待機中または実行中です。終わってから開始してください。"
+                )
+                return redirect(reverse("admin:claims_eligibilityrun_change", args=[active.run.pk]))
             messages.success(request, f"判定 #{run.pk} を開始しました。")
             return redirect(reverse("admin:claims_eligibilityrun_change", args=[run.pk]))
         context = {

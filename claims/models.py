@@ -15,6 +15,8 @@ from encrypted_fields.fields import EncryptedCharField
 from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
 from phonenumber_field.modelfields import PhoneNumberField
 
+from config.runs import Run
+
 
 def chiba() -> list[str]:
     """The prefectures a new incident starts with: this portal's campaign (千葉とく旅キャンペーン)."""
@@ -358,12 +360,9 @@ class ReviewResolution(models.Model):
         return f"{self.entitlement} {self.get_outcome_display()}"
 
 
-class EligibilityRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "待機中"
-        RUNNING = "running", "実行中"
-        SUCCEEDED = "succeeded", "完了"
-        FAILED = "failed", "失敗（変更なし）"
+class EligibilityRun(Run):
+    """One run of the engine for an incident; its lifecycle (queued → running → succeeded / failed
+    / lost, heartbeat, retries) is the shared one of ``config.runs``."""
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="runs", verbose_name="障害")
     created_at = models.DateTimeField("登録日時")
@@ -371,18 +370,22 @@ class EligibilityRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="登録者"
     )
     as_of = models.DateTimeField("基準時刻", null=True, blank=True, help_text="ポータルの時計で見た実行時刻")
-    status = models.CharField("状態", max_length=16, choices=Status.choices, default=Status.QUEUED)
-    started_at = models.DateTimeField("開始", null=True, blank=True)
-    finished_at = models.DateTimeField("終了", null=True, blank=True)
     summary = models.JSONField("結果", default=dict, blank=True)
     # Where the next run may start from (claims.services.eligibility.Checkpoint).
     checkpoint = models.JSONField("到達点", default=dict, blank=True)
-    error = models.TextField("エラー", blank=True)
 
     class Meta:
         verbose_name = "判定の実行"
         verbose_name_plural = "判定の実行"
         ordering = ["-created_at", "-pk"]  # a pinned clock gives runs the same created_at
+        constraints = [
+            # Beat, the admin and the command may all ask at once: one run on its way per incident.
+            models.UniqueConstraint(
+                fields=["incident"],
+                condition=Q(status__in=["queued", "running"]),
+                name="eligibility_run_one_active_per_incident",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_status_display()}"

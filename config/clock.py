@@ -1,7 +1,9 @@
 """The portal's one clock.
 
-Every "now" in the portal comes from :func:`now`. ``PORTAL_NOW`` (ISO 8601 with an offset) pins it,
-for demos and for operators replaying a day; tests move it with ``time-machine``.
+Every "now" in the portal comes from :func:`now`. ``PORTAL_NOW`` (ISO 8601 with an offset) pins it
+for the demo (``make run``) and the tests, and only where the settings allow it
+(``PORTAL_CLOCK_PINNABLE``, on with ``DJANGO_DEBUG``): production settings refuse to start with it
+set, and the clock ignores it if it appears later. Tests also move it with ``time-machine``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+from django.conf import settings
 from django.utils import timezone
 
 
@@ -28,7 +31,10 @@ def parse_pinned(value: str) -> dt.datetime:
 
 
 def pinned_now() -> dt.datetime | None:
-    """The pinned instant, or None when the clock runs freely."""
+    """The pinned instant, or None when the clock runs freely (always, unless the settings allow
+    a pinned clock)."""
+    if not getattr(settings, "PORTAL_CLOCK_PINNABLE", False):
+        return None
     value = os.environ.get("PORTAL_NOW", "").strip()
     return parse_pinned(value) if value else None
 

@@ -56,6 +56,15 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# PORTAL_NOW pins the portal's clock (config/clock.py): for the demo (`make run`, which runs with
+# DJANGO_DEBUG=1) and the tests only. A production process with it set refuses to start: a pinned
+# clock would decide, extend and pay by a day that is not today.
+PORTAL_CLOCK_PINNABLE = env_bool("PORTAL_CLOCK_PINNABLE", DEBUG)
+if os.environ.get("PORTAL_NOW", "").strip() and not PORTAL_CLOCK_PINNABLE:
+    raise ImproperlyConfigured(
+        "PORTAL_NOW is set, but this configuration does not allow the portal's clock to be pinned: "
+        "it is for the demo (make run) and the tests only. Unset PORTAL_NOW to start in production."
+    )
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-development-key" if DEBUG else None)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -156,11 +165,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "Asia/Tokyo"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    # Every 5 minutes: start an eligibility run when a cut-off of the incident has just passed.
+    # Every 5 minutes: start an eligibility run when a cut-off of the incident has just passed (and
+    # a fresh one in place of a run whose worker is gone).
     "eligibility-tick": {"task": "claims.tasks.eligibility_tick_task", "schedule": 300.0},
+    # Every 5 minutes: an import whose worker is gone is marked lost and queued again.
+    "import-runs-tick": {"task": "coupons.tasks.import_runs_tick_task", "schedule": 300.0},
     # Every minute: send what the on-commit path left behind (a lost enqueue, a worker that died).
     "notifications-sweep": {"task": "notifications.tasks.message_sweep_task", "schedule": 60.0},
 }
+# Runs (config/runs.py): a running run writes a heartbeat this often; a queued or running run
+# without one for this long is lost (its worker died, or its message with it), and the next tick
+# starts a fresh one. Longer than a run may wait in the queue behind another.
+RUNS_HEARTBEAT_SECONDS = float(os.environ.get("RUNS_HEARTBEAT_SECONDS", "30"))
+RUNS_LOST_AFTER_MINUTES = float(os.environ.get("RUNS_LOST_AFTER_MINUTES", "10"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # Staff sign-in (staff/): the password is checked only when django-axes allows the attempt.

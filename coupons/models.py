@@ -16,6 +16,7 @@ from django.db.models import F, Func, Q
 from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
 from phonenumber_field.modelfields import PhoneNumberField
 
+from config.runs import Run
 from coupons.stores import SQL_FOLD
 
 INQUIRY_NUMBER_PATTERN = r"^[A-Z0-9]{1,32}$"
@@ -216,14 +217,10 @@ class StoreSale(models.Model):
         return f"{self.store_id} #{self.receipt_number}"
 
 
-class ImportRun(models.Model):
-    """One import of platform files started from the staff admin and run by a Celery worker."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "待機中"
-        RUNNING = "running", "実行中"
-        SUCCEEDED = "succeeded", "完了"
-        FAILED = "failed", "失敗（取り込みなし）"
+class ImportRun(Run):
+    """One import of platform files started from the staff admin and run by a Celery worker; its
+    lifecycle (queued → running → succeeded / failed / lost, heartbeat, retries) is the shared one
+    of ``config.runs``. A lost run is queued again as a new run that ``replaces`` it."""
 
     created_at = models.DateTimeField("登録日時")
     created_by = models.ForeignKey(
@@ -231,11 +228,17 @@ class ImportRun(models.Model):
     )
     encoding = models.CharField("文字コード", max_length=16, default="utf-8")
     files = models.JSONField("ファイル", default=list)  # [{name, path}] in upload order
-    status = models.CharField("状態", max_length=16, choices=Status.choices, default=Status.QUEUED)
-    started_at = models.DateTimeField("開始", null=True, blank=True)
-    finished_at = models.DateTimeField("終了", null=True, blank=True)
     results = models.JSONField("結果", default=list)  # one summary per file
     errors = models.JSONField("エラー", default=list)  # [{file, line, column, message}]
+    # One replacement per lost run, by the database (two ticks at once cannot queue it twice).
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_by",
+        verbose_name="再実行元",
+    )
 
     class Meta:
         verbose_name = "取り込み"

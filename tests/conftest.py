@@ -68,3 +68,6 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=BROWSER_CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+from tests.workers import workers  # noqa: E402, F401 (real Celery workers: a fixture for every test)

@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret-" + "x" * 40)
+os.environ.setdefault("PORTAL_CLOCK_PINNABLE", "1")  # tests move the clock (PORTAL_NOW, time-machine)
 os.environ.setdefault("FIELD_ENCRYPTION_SALT", "tests-only-salt")
 
 from config.settings import *  # noqa: F403

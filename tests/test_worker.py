@@ -2,93 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-import redis
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 
-from config import celery_app
 from coupons.models import Coupon, ImportRun, Store
 from coupons.services.import_runs import import_run_create
-from tests.conftest import require_service
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _redis_reachable() -> tuple[bool, str]:
-    try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        return False, str(exc)
-    return True, ""
-
-
-def _test_database_url() -> str:
-    db = connection.settings_dict
-    host = quote(db["HOST"] or "localhost", safe="")
-    return f"postgres://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+from tests.workers import ROOT, Workers, _redis_reachable, _test_database_url  # noqa: F401 (imported from here by older tests)
 
 
 @pytest.fixture
-def worker_queue():
-    """Start `celery worker` as its own process on a queue of this test's own; stop it after."""
-    reachable, why = _redis_reachable()
-    require_service("Redis", reachable, why)
-    queue = f"regionpay-test-{uuid.uuid4().hex[:8]}"
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=_test_database_url(),
-        REDIS_URL=settings.REDIS_URL,
-        CELERY_TASK_ALWAYS_EAGER="0",
-        CELERY_TASK_DEFAULT_QUEUE=queue,
-        # Messages the worker sends land where this test process reads them.
-        NOTIFY_OUTBOX_DIR=str(settings.NOTIFY_OUTBOX_DIR),
-    )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queue,
-            "-c",
-            "1",
-            "--pool",
-            "solo",
-            "-l",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    previous = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_default_queue = queue
-    try:
-        yield queue
-    finally:
-        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = previous
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+def worker_queue(workers: Workers) -> str:
+    """A `celery worker` process of its own on a queue of this test's own; stopped after."""
+    workers.start()
+    return workers.queue
 
 
 @pytest.mark.worker

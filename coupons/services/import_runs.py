@@ -1,8 +1,10 @@
 """Imports started by staff from the admin: stored uploads, run by a Celery worker, with progress.
 
 ``import_run_create`` stores the uploaded files and enqueues the run once the transaction commits;
-``import_run_execute`` (the task's body) runs the import. Running it twice, or again after a worker
-died half-way, is harmless: a finished run is left as it is, and the import itself is idempotent.
+``import_run_execute`` (the task's body) runs the import, with the lifecycle every run has
+(``config.runs``: heartbeat, retry, lost); ``import_runs_replace_lost`` (beat) queues again an
+import whose worker is gone. Running it twice, or again after a worker died half-way, is harmless:
+a finished run is left as it is, and the import itself is idempotent.
 Progress lives in the cache (the import's own transaction is not visible to others until it ends).
 """
 
@@ -17,9 +19,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, transaction
 
-from config import clock
+from config import clock, runs
 from coupons.models import ImportRun
 from coupons.services.importing import regionpay_import
 
@@ -49,24 +51,18 @@ def import_run_create(*, files: Sequence[UploadedFile], encoding: str, created_b
             for chunk in upload.chunks():
                 out.write(chunk)
         stored.append({"name": name, "path": str(path)})
-    with transaction.atomic():
-        run = ImportRun.objects.create(
-            created_at=clock.now(), created_by=created_by, encoding=encoding, files=stored
-        )
-        transaction.on_commit(lambda: import_run_execute_task.delay(run.pk))
-    return run
+    return runs.run_create(
+        ImportRun,
+        enqueue=import_run_execute_task.delay,
+        created_at=clock.now(),
+        created_by=created_by,
+        encoding=encoding,
+        files=stored,
+    )
 
 
-def import_run_execute(*, run_id: int) -> ImportRun:
-    """Run a queued import (the Celery task's body)."""
-    with transaction.atomic():
-        run = ImportRun.objects.select_for_update().get(pk=run_id)
-        if run.status in {ImportRun.Status.SUCCEEDED, ImportRun.Status.FAILED}:
-            return run
-        run.status = ImportRun.Status.RUNNING
-        run.started_at = clock.now()
-        run.save(update_fields=["status", "started_at"])
-
+def import_run_execute(*, run_id: int, task_id: str = "", last_attempt: bool = True) -> ImportRun:
+    """Run a queued import, one attempt (the Celery task's body; see ``config.runs.run_execute``)."""
     last = 0.0
 
     def progress(file: str, phase: str, done: int, total: int) -> None:
@@ -77,24 +73,66 @@ def import_run_execute(*, run_id: int) -> ImportRun:
         last = now
         cache.set(progress_key(run_id), {"file": file, "phase": phase, "done": done, "total": total}, 3600)
 
-    try:
-        outcome = regionpay_import(
-            paths=[Path(item["path"]) for item in run.files], encoding=run.encoding, progress=progress
-        )
-    except OperationalError:
-        raise  # the database went away: the task retries, and the run stays "running" meanwhile
-    except Exception as exc:
-        # Shown to staff on the run's page (never logged with values): the run must not hang.
-        run.errors = [{"file": "", "line": 0, "column": "", "message": f"{type(exc).__name__}: {exc}"}]
-        run.status = ImportRun.Status.FAILED
-        run.finished_at = clock.now()
-        run.save(update_fields=["errors", "status", "finished_at"])
-        cache.delete(progress_key(run_id))
-        raise
-    run.results = [result.as_dict() for result in outcome.results]
-    run.errors = [error.as_dict() for error in outcome.errors]
-    run.status = ImportRun.Status.SUCCEEDED if outcome.ok else ImportRun.Status.FAILED
-    run.finished_at = clock.now()
-    run.save(update_fields=["results", "errors", "status", "finished_at"])
-    cache.delete(progress_key(run_id))
-    return run
+    def work(run: ImportRun) -> tuple[str, dict[str, object]]:
+        try:
+            outcome = regionpay_import(
+                paths=[Path(item["path"]) for item in run.files], encoding=run.encoding, progress=progress
+            )
+        except runs.RETRYABLE:
+            raise  # the database went away: the run goes back to the queue and the task retries
+        except Exception as exc:
+            # Shown to staff on the run's page (never logged with values): the run must not hang.
+            ImportRun.objects.filter(pk=run.pk).update(
+                errors=[{"file": "", "line": 0, "column": "", "message": f"{type(exc).__name__}: {exc}"}]
+            )
+            raise
+        finally:
+            cache.delete(progress_key(run_id))
+        return ImportRun.Status.SUCCEEDED if outcome.ok else ImportRun.Status.FAILED, {
+            "results": [result.as_dict() for result in outcome.results],
+            "errors": [error.as_dict() for error in outcome.errors],
+        }
+
+    return runs.run_execute(ImportRun, run_id=run_id, task_id=task_id, last_attempt=last_attempt, work=work)
+
+
+# A file that kills its worker every time (out of memory, say) is given up after this many tries.
+MAX_REPLACEMENTS = 3
+
+
+def import_runs_replace_lost() -> list[ImportRun]:
+    """Mark lost the imports whose worker is gone, and queue each again as a new run of the same
+    stored files (beat's tick). The import is idempotent: a file that had gone in is 'unchanged'."""
+    from coupons.tasks import import_run_execute_task  # tasks import services, not the reverse
+
+    runs.runs_mark_lost(ImportRun)
+    fresh = []
+    for lost in ImportRun.objects.filter(status=ImportRun.Status.LOST, replaced_by__isnull=True).order_by(
+        "pk"
+    ):
+        if _chain_length(lost) > MAX_REPLACEMENTS:
+            continue
+        try:
+            with transaction.atomic():
+                fresh.append(
+                    runs.run_create(
+                        ImportRun,
+                        enqueue=import_run_execute_task.delay,
+                        created_at=clock.now(),
+                        created_by=lost.created_by,
+                        encoding=lost.encoding,
+                        files=lost.files,
+                        replaces=lost,
+                    )
+                )
+        except IntegrityError:
+            continue  # another tick replaced it at the same moment (one replacement, by the database)
+    return fresh
+
+
+def _chain_length(run: ImportRun) -> int:
+    length = 1
+    while run.replaces_id is not None:
+        run = ImportRun.objects.only("pk", "replaces").get(pk=run.replaces_id)
+        length += 1
+    return length

@@ -98,6 +98,14 @@ def build_ledger(*, duplicate_yen: int = 800) -> dict[str, str]:
         request_id="RQ-3",
         occurred_at=jst(2023, 2, 25, 12),
     )
+    # The till rang up one coupon sale where the ledger shows two payments.
+    StoreSaleFactory(
+        store=store,
+        receipt_number="R-DUP-1",
+        amount_yen=duplicate_yen,
+        tender="coupon",
+        occurred_at=jst(2023, 2, 24, 18, 0, 5),
+    )
     cash = CouponFactory(inquiry_number="CASH000001", expires_on=dt.date(2023, 2, 26))
     MovementFactory(coupon=cash, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 23, 10))
     MovementFactory(

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from callcenter.models import CallCase, CallDecision
 from callcenter.services import Answers, call_case_confirm, call_case_open
-from claims.models import EntitlementStatusChange, Incident, Instruction
+from claims.models import EntitlementStatusChange, Incident, Instruction, Reinstatement
 from tests.callcenter.conftest import agent, build_ledger, entitlement, run_engine, supervisor
 from tests.factories import StoreFactory
 from tests.staff import login_verified
@@ -136,6 +136,7 @@ def test_two_agents_confirming_at_once_decide_once_and_the_second_is_told_who(
     name = "佐藤さん（agent1）" if winner.decided_by.username == "agent1" else "高橋さん（agent2）"
     assert f"{name}が決定済み" in refused.content.decode()
     assert Instruction.objects.filter(entitlement=ent, action="reinstate").count() == 1
+    assert list(Reinstatement.objects.values_list("movement_id", flat=True)) == ["MDUP-2"]
     assert EntitlementStatusChange.objects.filter(entitlement=ent).count() == changes_before + 1
 
 
@@ -161,6 +162,7 @@ def test_two_supervisors_approving_at_once_approve_once(incident: Incident, call
     refused = next(r for r in responses if r.status_code == 409).content.decode()
     assert f"さん（{decision.approved_by.username}）が承認済み" in refused
     assert Instruction.objects.filter(entitlement=ent, action="reinstate").count() == 1
+    assert list(Reinstatement.objects.values_list("movement_id", flat=True)) == ["MDUP-2"]
     assert EntitlementStatusChange.objects.filter(entitlement=ent).count() == changes_before + 1
 
 

@@ -20,7 +20,7 @@ from callcenter.services import (
     call_decision_approve,
     call_decision_reopen,
 )
-from claims.models import Entitlement, EntitlementStatusChange, Incident, Instruction
+from claims.models import Entitlement, EntitlementStatusChange, Incident, Instruction, Reinstatement
 from tests.callcenter.conftest import agent, build_ledger, entitlement, run_engine, supervisor
 from tests.factories import jst
 
@@ -31,12 +31,13 @@ def _case(incident: Incident, number: str, user) -> CallCase:
     return call_case_open(incident=incident, agent=user, answers=Answers(inquiry_number=number))
 
 
-def _snapshot() -> tuple[int, int, int, list]:
+def _snapshot() -> tuple[int, int, int, list, int]:
     return (
         CallDecision.objects.count(),
         Instruction.objects.filter(action="reinstate").count(),
         EntitlementStatusChange.objects.count(),
         list(Entitlement.objects.order_by("pk").values_list("status", "valid_until")),
+        Reinstatement.objects.count(),
     )
 
 
@@ -63,6 +64,8 @@ def test_confirm_2_2_extends_and_reinstates_the_duplicate_once(incident: Inciden
     assert reinstate.amount_yen == 800
     assert reinstate.instruction_id == f"{incident.code}:2-2:reinstate:{numbers['dup']}"
     assert Instruction.objects.filter(entitlement=ent, action="extend_validity").count() == 1
+    rows = list(Reinstatement.objects.values_list("movement_id", "amount_yen", "channel", "instruction_id"))
+    assert rows == [("MDUP-2", 800, "callcenter", reinstate.instruction_id)]
     case.refresh_from_db()
     assert (case.status, case.outcome) == ("closed", "confirmed")
     assert list(case.events.values_list("kind", flat=True)) == ["opened", "decided"]
@@ -237,3 +240,21 @@ def test_other_needs_a_supervisor(incident: Incident, call_day) -> None:
     ent.refresh_from_db()
     assert ent.status == "extended"
     assert not Instruction.objects.filter(entitlement=ent).exists()
+
+
+def test_a_confirmation_after_the_final_instant_sends_nothing_to_the_platform(incident: Incident) -> None:
+    numbers = build_ledger()
+    after_final = jst(2023, 4, 3, 10)
+    with time_machine.travel(after_final, tick=False):
+        run_engine(incident, after_final)
+        user = agent()
+        case = _case(incident, numbers["dup"], user)
+        ent = entitlement(numbers["dup"], "2-2")
+        decision = call_case_confirm(case_id=case.pk, entitlement_id=ent.pk, actor=user)
+    assert decision.status == "effective"
+    assert decision.amount_yen == 800
+    assert not Instruction.objects.filter(entitlement=ent).exists()
+    # paid with the final amount instead (the engine adds reinstatements without an instruction)
+    assert list(Reinstatement.objects.values_list("movement_id", "amount_yen", "instruction")) == [
+        ("MDUP-2", 800, None)
+    ]

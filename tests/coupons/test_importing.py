@@ -605,7 +605,9 @@ BAD_MOVEMENT_FILES = [
         id="charge-with-non-zero-amount",
     ),
     pytest.param(
-        _bad_movements(movement(movement_id="M802", kind="cancel", amount_yen="-100", store_id="S001")),
+        _bad_movements(
+            movement(movement_id="M802", kind="cancel", amount_yen="-100", store_id="S001", request_id="RQ-1")
+        ),
         [(3, "amount_yen")],
         id="cancel-with-negative-amount",
     ),

@@ -21,7 +21,7 @@ from django.conf import settings
 from config import celery_app
 from notifications.models import Message
 from tests.conftest import require_service
-from tests.test_worker import ROOT, _redis_reachable, _test_database_url
+from tests.workers import ROOT, _redis_reachable, _test_database_url
 
 LEASE_SECONDS = 3
 

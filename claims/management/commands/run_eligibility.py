@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from claims.models import Incident
-from claims.services.runs import eligibility_run_create, eligibility_run_execute
+from claims.services.runs import EligibilityRunActive, eligibility_run_create, eligibility_run_execute
 
 
 class Command(BaseCommand):
@@ -27,7 +27,13 @@ class Command(BaseCommand):
         if incidents.count() != 1:
             raise CommandError("name the incident with --incident CODE")
         started = time.monotonic()  # wall time: the portal's clock may be pinned
-        run = eligibility_run_create(incident=incidents.get(), created_by=None, enqueue=False)
+        try:
+            run = eligibility_run_create(incident=incidents.get(), created_by=None, enqueue=False)
+        except EligibilityRunActive as active:
+            raise CommandError(
+                f"eligibility run #{active.run.pk if active.run else '?'} is already queued or running; "
+                "wait for it to finish (a run whose worker is gone is marked lost by beat's tick)"
+            ) from None
         run = eligibility_run_execute(run_id=run.pk, full=full)
         summary = run.summary
         mode = (

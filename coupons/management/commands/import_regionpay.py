@@ -41,8 +41,21 @@ class _Bars:
             self.bar = None
 
 
+# Exit statuses, for scripts (also in the command's help and docs/operations.md).
+EXIT_OK = 0  # every file imported: its records new or unchanged
+EXIT_REFUSED = 1  # a file refused (nothing of it imported; later files skipped), or bad arguments
+EXIT_CONFLICTS = 3  # imported, but some records conflict with ones seen before (not overwritten)
+
+
 class Command(BaseCommand):
-    help = "Import region PAY platform CSV files (stores, coupons, movements, store sales)."
+    help = (
+        "Import region PAY platform CSV files (stores, coupons, movements, store sales). "
+        f"Exit status: {EXIT_OK} every file imported; "
+        f"{EXIT_REFUSED} a file was refused (nothing of that file imported, later files skipped) "
+        "or the arguments are wrong; "
+        f"{EXIT_CONFLICTS} imported, but some records have a known key with different content "
+        "(reported as conflicts, never overwritten)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("paths", nargs="+", type=Path)
@@ -64,7 +77,15 @@ class Command(BaseCommand):
         if not outcome.ok:
             raise CommandError(
                 f"{outcome.failed_file}: {outcome.bad_rows:,} 行に問題があるため、"
-                "このファイルは取り込んでいません"
+                "このファイルは取り込んでいません",
+                returncode=EXIT_REFUSED,
+            )
+        conflicts = sum(result.conflicts for result in outcome.results)
+        if conflicts:
+            raise CommandError(
+                f"{conflicts:,} 件の記録が、すでに取り込んだ同じキーの記録と内容が違います"
+                "（上書きしていません）。プラットフォーム側に確認してください",
+                returncode=EXIT_CONFLICTS,
             )
 
     def _report(self, outcome: ImportOutcome) -> None:

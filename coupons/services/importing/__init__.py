@@ -13,14 +13,19 @@ How a file goes in, in one transaction of its own:
 4. When not every record was new, one more query tells the unchanged from the conflicts (a key
    seen before with different content): conflicts are reported and never overwrite.
 
-Large files of new, valid movements take a faster road first (``direct``: COPY straight into the
-ledger; ``bulk``, for the first load of an empty ledger: in parallel into a new table swapped in at
-the end) and fall back to the staging path at the first doubt, so the outcome is the same.
+The road of a file (``choose_road``) is chosen once, up front, from what is known of the file and
+the ledger: ``staging`` (above) for most files; ``direct`` (COPY straight into the ledger) for a
+large file of movements; ``bulk`` (in parallel into a new table swapped in at the end) for the
+first load of an empty ledger only. Each road runs start to end; a fast road that doubts the file
+keeps nothing of it and hands it on, by a value (``HandOver``) rather than an exception, to the
+road that decides (staging) — or, when only the swap failed, to ``direct`` — so the outcome is
+the same whatever the road.
 
 Files given together are taken in dependency order (stores, coupons, movements, store sales).
 
 The package: ``kinds`` (columns, keys, the SQL of every rule), ``reading`` (header and bytes),
-``staging`` and ``direct`` (the two roads into the tables), ``results`` (what is reported).
+``staging``, ``direct`` and ``bulk`` (the three roads into the tables), ``results`` (what is
+reported, and the roads' names).
 """
 
 from __future__ import annotations
@@ -30,27 +35,20 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from django.db import connection, transaction
-from psycopg import errors as pg_errors
-
 from coupons.services.importing import bulk, direct
 from coupons.services.importing.kinds import COUPONS, KINDS, MOVEMENTS, STORE_SALES, STORES, FileKind
-from coupons.services.importing.reading import (
-    _copy_error,
-    _Header,
-    _read_header,
-    _utf8_chunks,
-    refuse_end_marker,
-)
+from coupons.services.importing.reading import _Header, _read_header, read_header_line
 from coupons.services.importing.results import (
     MAX_REPORTED_ERRORS,
     FileResult,
+    HandOver,
     ImportFileError,
     ImportOutcome,
     Progress,
+    Road,
     RowError,
 )
-from coupons.services.importing.staging import _merge, _stage_sql
+from coupons.services.importing.staging import staging_load
 
 __all__ = [
     "COUPONS",
@@ -64,7 +62,9 @@ __all__ = [
     "ImportFileError",
     "ImportOutcome",
     "Progress",
+    "Road",
     "RowError",
+    "choose_road",
     "file_kind",
     "regionpay_import",
 ]
@@ -80,52 +80,42 @@ ENCODINGS = {
 }
 
 
+def choose_road(header: _Header, encoding: str, size: int) -> Road:
+    """The road of a file, chosen once, up front, from what is known of the file (kind, columns,
+    encoding, size, whether the import owns its transaction) and of the ledger (empty, swappable).
+    """
+    if bulk.bulk_eligible(header, encoding, size):
+        # A one-off: the first load of an empty ledger (tens of millions of movements at the start
+        # of the campaign). Every later file finds the ledger holding rows and never comes here.
+        return Road.BULK
+    if direct.direct_eligible(header, encoding, size):
+        return Road.DIRECT
+    return Road.STAGING
+
+
 def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileResult:
+    """One file down its road. A fast road runs start to end and either loads the whole file or
+    hands it on with nothing of it kept (bulk → direct when the ledger could not be swapped;
+    bulk or direct → staging when the file is in doubt); the staging road always decides."""
     name = path.name
     started = time.monotonic()
     size = path.stat().st_size
     with path.open("rb") as stream:
-        header = _read_header(name, stream.readline(), encoding)
+        header = _read_header(name, read_header_line(stream), encoding)
         body = stream.tell()
-        take_direct = direct.direct_eligible(header, encoding, size)
-        if bulk.bulk_eligible(header, encoding, size):
-            try:
-                rows = bulk.bulk_load(path, name, header, body, size, progress)
-                return _all_new(name, header, rows, started, method="bulk")
-            except bulk.NotBulk as exc:
-                logger.info("import %s: not a bulk load (%s)", name, exc)
-            except direct.NotDirect as exc:
-                logger.info("import %s: staging path (%s)", name, exc)
-                take_direct = False  # the direct path would doubt the same line
-        if take_direct:
-            try:
-                with transaction.atomic(), connection.cursor() as cursor:
-                    rows = direct.copy_direct(cursor, stream, name, header, size, progress)
-                return _all_new(name, header, rows, started, method="direct")
-            except direct.NotDirect as exc:
-                logger.info("import %s: staging path (%s)", name, exc)
-                stream.seek(body)
-        create_sql, copy_sql = _stage_sql(header)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = '256MB'")
-            # ON COMMIT DROP does not fire when the caller's transaction is still open (a service
-            # or a test around the import): drop a previous file's staging table explicitly.
-            cursor.execute("DROP TABLE IF EXISTS pg_temp.regionpay_stage")
-            cursor.execute(create_sql)
-            try:
-                with cursor.copy(copy_sql) as copy:
-                    chunks = _utf8_chunks(stream, name, encoding, first_line=2)
-                    for chunk in refuse_end_marker(chunks, name, first_line=2):
-                        copy.write(chunk)
-                        if progress:
-                            progress(name, "copy", min(stream.tell(), size), size)
-            except (pg_errors.DataError, pg_errors.BadCopyFileFormat) as exc:
-                raise _copy_error(name, exc) from exc
-            cursor.execute("SELECT count(*) FROM regionpay_stage")
-            rows = cursor.fetchone()[0]
-            if progress:
-                progress(name, "merge", 0, rows)
-            inserted, conflicts, examples = _merge(cursor, name, header, rows)
+        road = choose_road(header, encoding, size)
+        if road is Road.BULK:
+            loaded = bulk.bulk_load(path, name, header, body, size, progress)
+            if not isinstance(loaded, HandOver):
+                return _all_new(name, header, loaded, started, method=road.value)
+            road = _hand_over(name, road, loaded)
+        if road is Road.DIRECT:
+            loaded = direct.direct_load(stream, name, header, size, progress)
+            if not isinstance(loaded, HandOver):
+                return _all_new(name, header, loaded, started, method=road.value)
+            road = _hand_over(name, road, loaded)
+            stream.seek(body)
+        rows, inserted, conflicts, examples = staging_load(stream, name, header, encoding, size, progress)
     return FileResult(
         file=name,
         kind=header.kind.name,
@@ -136,6 +126,17 @@ def _import_one(path: Path, encoding: str, progress: Progress | None) -> FileRes
         conflict_examples=examples,
         seconds=time.monotonic() - started,
     )
+
+
+def _hand_over(name: str, road: Road, hand_over: HandOver) -> Road:
+    logger.info(
+        "import %s: the %s road hands the file to the %s road (%s)",
+        name,
+        road,
+        hand_over.road,
+        hand_over.reason,
+    )
+    return hand_over.road
 
 
 def _all_new(name: str, header: _Header, rows: int, started: float, *, method: str) -> FileResult:
@@ -154,7 +155,7 @@ def _all_new(name: str, header: _Header, rows: int, started: float, *, method: s
 
 def file_kind(path: Path, encoding: str = "utf-8") -> FileKind:
     with path.open("rb") as stream:
-        return _read_header(path.name, stream.readline(), _encoding(encoding)).kind
+        return _read_header(path.name, read_header_line(stream), _encoding(encoding)).kind
 
 
 def _encoding(encoding: str) -> str:

@@ -40,7 +40,7 @@ from psycopg import errors as pg_errors
 
 from coupons.services.importing import direct
 from coupons.services.importing.reading import _Header
-from coupons.services.importing.results import Progress
+from coupons.services.importing.results import HandOver, Progress, Road
 from coupons.services.ledger_changes import ledger_changes_note_all
 
 logger = logging.getLogger(__name__)
@@ -93,11 +93,23 @@ _INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (\S+) (USING .*)$")
 
 
 def bulk_eligible(header: _Header, encoding: str, size: int) -> bool:
+    """What the file and the ledger say up front: a large movements file the direct road could
+    take, and a ledger that is empty and that a swap would not lose anything of (one query)."""
     return (
         header.kind.table == LEDGER
         and size >= BULK_MIN_BYTES
         and direct.direct_eligible(header, encoding, size)
+        and _swappable()
     )
+
+
+def _swappable() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(SWAPPABLE)
+            return bool(cursor.fetchone()[0])
+    except _UNREACHABLE:
+        return False
 
 
 def _plan(cursor) -> _Plan:
@@ -219,11 +231,28 @@ class _Copier(threading.Thread):
             connection.close()
 
 
-def bulk_load(path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None) -> int:
-    """Load the file into an empty ledger; return the rows. Raises NotBulk or direct.NotDirect.
+def bulk_load(
+    path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None
+) -> int | HandOver:
+    """The bulk road, start to end: the rows loaded into the (empty) ledger, or a hand-over with
+    nothing of the file in the ledger — to the direct road when the ledger could not be swapped
+    (it received rows meanwhile, a reader held it, a connection failed, another bulk load is on
+    its way), to the staging road when the file itself is in doubt (a line, a key, an unknown
+    coupon or store: staging names it).
 
     One bulk load at a time (they would share the new table): another one meanwhile takes the
     direct path, and finds the ledger no longer empty or waits for its rows' keys."""
+    try:
+        return _bulk_load_locked(path, name, header, body, size, progress)
+    except NotBulk as exc:
+        return HandOver(Road.DIRECT, str(exc))
+    except direct.NotDirect as exc:
+        return HandOver(Road.STAGING, str(exc))
+
+
+def _bulk_load_locked(
+    path: Path, name: str, header: _Header, body: int, size: int, progress: Progress | None
+) -> int:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [BULK_LOCK])

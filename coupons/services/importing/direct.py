@@ -6,10 +6,11 @@ import logging
 from typing import BinaryIO
 
 import re2
-from django.db import connection
+from django.db import connection, transaction
 from psycopg import errors as pg_errors
 
 from coupons.services.importing.reading import CHUNK_BYTES, _Header
+from coupons.services.importing.results import HandOver, Progress, Road
 from coupons.services.ledger_changes import ledger_changes_note_all
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,20 @@ _ISO_WITH_OFFSET = rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:[Zz
 
 
 class NotDirect(Exception):
-    """The file needs the staging path."""
+    """The file needs the staging path (raised inside this road and the bulk road's copiers, and
+    turned into a :class:`HandOver` at their entry: it never leaves them)."""
+
+
+def direct_load(
+    stream: BinaryIO, name: str, header: _Header, size: int, progress: Progress | None
+) -> int | HandOver:
+    """The direct road, start to end, in a transaction of its own: the rows copied, or a hand-over
+    to the staging road (the transaction rolled back: nothing of the file is in the ledger)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return copy_direct(cursor, stream, name, header, size, progress)
+    except NotDirect as exc:
+        return HandOver(Road.STAGING, str(exc))
 
 
 def direct_eligible(header: _Header, encoding: str, size: int) -> bool:
@@ -100,7 +114,9 @@ def count_unknown(cursor, header: _Header, table: str, where: str) -> tuple[int,
     return rows, unknown
 
 
-def copy_direct(cursor, stream: BinaryIO, name: str, header: _Header, size: int, progress) -> int:
+def copy_direct(
+    cursor, stream: BinaryIO, name: str, header: _Header, size: int, progress: Progress | None
+) -> int:
     """COPY the file into its table; return the rows copied, or raise NotDirect."""
     kind = header.kind
     lines_ok = clean_lines(header)

@@ -14,6 +14,10 @@ TIMESTAMP_RE = (
     "^" + _DATE + r"[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
 )
 DATE_RE = "^" + _DATE + "$"
+# Seven or more digits of a second: PostgreSQL would round them to the microsecond it stores, which
+# can move an instant across a cut-off (23:59:59.9999995 becomes the next day); the contract's ISO
+# 8601 allows them, so they are named and refused rather than called "without an offset".
+TOO_FINE_RE = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d{7,}"
 INTEGER_RE = r"^[+-]?\d{1,15}$"
 INQUIRY_RE = r"^[A-Z0-9]{1,32}$"
 # The fast path's shape of a timestamp (PostgreSQL's cast then checks the ranges): a date, a time
@@ -31,11 +35,6 @@ def _day_exists(expr: str) -> str:
         f"substr({expr}, 9, 2)::int <= extract(day from "
         f"(substr({expr}, 1, 7) || '-01')::date + interval '1 month' - interval '1 day')"
     )
-
-
-def _prefecture(expr: str) -> str:
-    """A one-digit code gets its leading zero ("1" -> "01"); nothing is ever cut ("123" stays)."""
-    return f"(CASE WHEN length({expr}) = 1 THEN '0' || {expr} ELSE {expr} END)"
 
 
 def _phone_pattern_ok(e164: str) -> str:
@@ -125,7 +124,13 @@ def _timestamp_checks(col: str, *, required: bool) -> tuple[Check, ...]:
         *missing,
         Check(
             col,
-            f"r.{col} IS NOT NULL AND NOT (CASE WHEN r.{col} ~ '{TIMESTAMP_RE}' "
+            f"r.{col} ~ '{TOO_FINE_RE}'",
+            "秒の小数は 6 桁（マイクロ秒）までです（7 桁以上は丸めると時刻が変わるため取り込みません）",
+        ),
+        Check(
+            col,
+            f"r.{col} IS NOT NULL AND r.{col} !~ '{TOO_FINE_RE}' "
+            f"AND NOT (CASE WHEN r.{col} ~ '{TIMESTAMP_RE}' "
             f"THEN {_day_exists('r.' + col)} ELSE false END)",
             "日時は ISO 8601 で、タイムゾーン付き（例 2023-02-24T18:03:12+09:00）で書いてください",
         ),
@@ -160,8 +165,10 @@ def _prefecture_checks(col: str) -> tuple[Check, ...]:
         Check(col, f"r.{col} IS NULL", "値がありません"),
         Check(
             col,
-            f"r.{col} IS NOT NULL AND {_prefecture('r.' + col)} !~ '{PREFECTURE_RE}'",
-            "都道府県コードは JIS X 0401 の 01〜47 です",
+            f"r.{col} IS NOT NULL AND r.{col} !~ '{PREFECTURE_RE}'",
+            # Two digits as written: "1" is not silently Hokkaido's "01" (a dropped digit, or a
+            # spreadsheet that ate a zero, must be fixed at the source).
+            "都道府県コードは JIS X 0401 の 2 桁（01〜47）で書いてください",
         ),
     )
 
@@ -183,7 +190,7 @@ STORES = FileKind(
     typed={
         "store_id": "r.store_id",
         "store_name": "r.store_name",
-        "prefecture_code": _prefecture("r.prefecture_code"),
+        "prefecture_code": "r.prefecture_code",
         "address": "coalesce(r.address, '')",
     },
     checks=(
@@ -212,7 +219,7 @@ COUPONS = FileKind(
         "issued_at": _timestamptz("issued_at"),
         "expires_on": _date("expires_on"),
         "issuing_shop": "r.issuing_shop",
-        "prefecture_code": _prefecture("r.prefecture_code"),
+        "prefecture_code": "r.prefecture_code",
         "app_account_id": "coalesce(r.app_account_id, '')",
         "app_phone": (
             f"(CASE WHEN r.app_phone IS NULL THEN '' WHEN {_phone_pattern_ok(_phone_e164('r.app_phone'))} "
@@ -278,6 +285,7 @@ MOVEMENTS_DIRECT = DirectCopy(
     unknown=(
         "c.inquiry_number IS NULL"  # unknown, or not normalised: the staging path decides
         " OR (m.store_id IS NOT NULL AND st.store_id IS NULL)"
+        " OR (m.kind = 'cancel' AND m.request_id = '')"  # refused: the staging path names it
     ),
 )
 
@@ -300,7 +308,11 @@ MOVEMENTS = FileKind(
             f"(CASE WHEN r.store_id IS NOT NULL AND st.store_id IS NULL "
             f"THEN {_reject('store_id: unknown store', 'text')} ELSE r.store_id END)"
         ),
-        "request_id": "coalesce(r.request_id, '')",
+        "request_id": (
+            f"(CASE WHEN r.kind = 'cancel' AND r.request_id IS NULL "
+            f"THEN {_reject('request_id: a cancel without request_id', 'text')} "
+            f"ELSE coalesce(r.request_id, '') END)"
+        ),
         "app_account_id": "coalesce(r.app_account_id, '')",
     },
     joins=(
@@ -343,6 +355,11 @@ MOVEMENTS = FileKind(
             "この店舗IDの店舗がありません（stores.csv を先に取り込んでください）",
         ),
         *_text_checks("request_id", required=False, max_length=64),
+        Check(
+            "request_id",
+            "r.kind = 'cancel' AND r.request_id IS NULL",
+            "取消（cancel）には、取り消す決済の request_id が必要です",
+        ),
         *_text_checks("app_account_id", required=False, max_length=64),
     ),
     direct=MOVEMENTS_DIRECT,

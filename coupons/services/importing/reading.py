@@ -25,14 +25,39 @@ class _Header:
     names: list[str]  # normalised names, in file order
 
 
+# A header line is a few hundred bytes; reading it stops here, so that a file without a single LF
+# (CR-only line endings) is not read whole into memory as one "line".
+HEADER_MAX_BYTES = 64 << 10
+CR_ONLY_MESSAGE = (
+    "改行が CR だけのファイルです（古い Mac の形式）。改行を LF か CRLF にして保存し直してください"
+)
+# Which encoding to choose, in words that fit the admin's upload form and the command alike.
+CHOOSE_CP932 = "Shift_JIS（cp932）のファイルなら、文字コードに Shift_JIS（cp932）を選んでください"
+CHOOSE_UTF8 = "文字コードに UTF-8 を選んでください"
+
+
+def read_header_line(stream: BinaryIO) -> bytes:
+    return stream.readline(HEADER_MAX_BYTES)
+
+
 def _read_header(name: str, raw: bytes, encoding: str) -> _Header:
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
+    if re.search(rb"\r(?!\n|$)", raw):
+        raise ImportFileError([RowError(name, 1, "", CR_ONLY_MESSAGE)])
+    if len(raw) >= HEADER_MAX_BYTES and not raw.endswith(b"\n"):
+        raise ImportFileError([RowError(name, 1, "", "見出し行が長すぎます（改行がありません）")])
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ImportFileError([RowError(name, 1, "", f"文字コード {encoding} として読めません")]) from exc
-    rows = list(csv.reader(io.StringIO(text)))
+        hint = CHOOSE_CP932 if encoding == "utf-8" else CHOOSE_UTF8
+        raise ImportFileError(
+            [RowError(name, 1, "", f"文字コード {encoding} として読めません（{hint}）")]
+        ) from exc
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise ImportFileError([RowError(name, 1, "", f"見出し行が CSV として読めません: {exc}")]) from exc
     names = [column.strip().lower() for column in rows[0]] if rows else []
     if not any(names):
         raise ImportFileError([RowError(name, 1, "", "見出し行がありません（空のファイルです）")])
@@ -79,13 +104,20 @@ def _kind_of(names: Sequence[str]) -> FileKind | None:
     return None
 
 
-def _utf8_chunks(stream: BinaryIO, name: str, encoding: str, first_line: int) -> Iterable[bytes]:
-    """The bytes after the header as UTF-8, chunk by chunk (a cp932 file is re-encoded on the way)."""
+def _utf8_chunks(
+    stream: BinaryIO, name: str, encoding: str, first_line: int, columns: Sequence[str] = ()
+) -> Iterable[bytes]:
+    """The bytes after the header as UTF-8, chunk by chunk (a cp932 file is re-encoded on the way).
+
+    A file read as cp932 that is in fact UTF-8 (it decodes as UTF-8 and has non-ASCII text) is
+    refused at its end, naming its first non-ASCII line and column: cp932 would read it as mojibake
+    without a word (館山 → 鬢ｨ螻ｱ). Nothing has been written by then (the caller's COPY is aborted)."""
     if encoding == "utf-8":
         while chunk := stream.read(CHUNK_BYTES):
             yield chunk
         return
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    utf8 = _Utf8Witness(name, first_line, columns)
     line = first_line
     while True:
         chunk = stream.read(CHUNK_BYTES)
@@ -94,13 +126,79 @@ def _utf8_chunks(stream: BinaryIO, name: str, encoding: str, first_line: int) ->
         except UnicodeDecodeError as exc:
             line += chunk.count(b"\n", 0, exc.start)
             raise ImportFileError(
-                [RowError(name, line, "", f"文字コード {encoding} として読めません")]
+                [RowError(name, line, "", f"文字コード {encoding} として読めません（{CHOOSE_UTF8}）")]
             ) from exc
+        utf8.feed(chunk)
         line += chunk.count(b"\n")
         if text:
             yield text.encode("utf-8")
         if not chunk:
+            utf8.refuse_if_utf8()
             return
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+class _Utf8Witness:
+    """Follows a file read as cp932: does it also read as UTF-8, and where is its first non-ASCII
+    text (line, and column by the header)?"""
+
+    def __init__(self, name: str, first_line: int, columns: Sequence[str]) -> None:
+        self.name, self.line, self.columns = name, first_line, columns
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        self.valid = True
+        self.partial = b""  # the unfinished last line of the chunks so far
+        self.found: tuple[int, str] | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.valid:
+            return
+        try:
+            self.decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError:
+            self.valid = False
+            return
+        if self.found is None and (match := _NON_ASCII.search(chunk)):
+            block = self.partial + chunk
+            at = len(self.partial) + match.start()
+            start = block.rfind(b"\n", 0, at) + 1
+            end = block.find(b"\n", at)
+            text = block[start : end if end >= 0 else len(block)].decode("utf-8", errors="replace")
+            self.found = (self.line + block.count(b"\n", 0, start), self._column(text))
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            self.line += (self.partial + chunk[: cut + 1]).count(b"\n")
+            self.partial = chunk[cut + 1 :]
+        else:
+            self.partial += chunk
+        if self.found is not None:
+            self.partial = b""  # (only the line count matters from here on)
+
+    def _column(self, text: str) -> str:
+        try:
+            fields = next(csv.reader([text.rstrip("\r")]), [])
+        except csv.Error:
+            return ""
+        for position, value in enumerate(fields):
+            if not value.isascii():
+                return self.columns[position] if position < len(self.columns) else ""
+        return ""
+
+    def refuse_if_utf8(self) -> None:
+        if self.valid and self.found is not None:
+            line, column = self.found
+            raise ImportFileError(
+                [
+                    RowError(
+                        self.name,
+                        line,
+                        column,
+                        "このファイルは UTF-8 のようです（Shift_JIS（cp932）として読むと文字化けするため"
+                        f"取り込みません）。{CHOOSE_UTF8}",
+                    )
+                ]
+            )
 
 
 # PostgreSQL's COPY (FORMAT csv) takes a line holding only \. as the end of the data and silently
@@ -136,7 +234,7 @@ def _copy_error(name: str, exc: Exception) -> ImportFileError:
     line = int(match.group(1)) + 1 if match else 0
     primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
     if isinstance(exc, pg_errors.CharacterNotInRepertoire | pg_errors.UntranslatableCharacter):
-        message = "UTF-8 として読めない文字があります（Shift_JIS なら --encoding cp932）"
+        message = f"UTF-8 として読めない文字があります（{CHOOSE_CP932}）"
     elif "extra data after last expected column" in primary:
         message = "列の数が見出しより多い行です"
     elif "missing data for column" in primary:

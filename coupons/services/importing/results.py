@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 MAX_REPORTED_ERRORS = 20
 
@@ -80,3 +81,20 @@ class ImportOutcome:
     @property
     def ok(self) -> bool:
         return self.failed_file is None
+
+
+class Road(StrEnum):
+    """The three roads a file can take into the tables (see the package's docstring)."""
+
+    BULK = "bulk"  # the first load of an empty ledger: a one-off per ledger
+    DIRECT = "direct"  # a large file of new movements, COPY straight into the ledger
+    STAGING = "staging"  # every other file, and any file a fast road doubts: decides and explains
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """What a fast road returns instead of its rows when it doubts the file (nothing of the file
+    is in the tables): the road that takes the file on from its first line, and why."""
+
+    road: Road
+    reason: str  # for the log: never a value of the file

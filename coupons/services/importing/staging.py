@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 from django.db import DataError as DjangoDataError
 from django.db import IntegrityError as DjangoIntegrityError
-from django.db import transaction
+from django.db import connection, transaction
 from psycopg import errors as pg_errors
 
-from coupons.services.importing.reading import _Header
-from coupons.services.importing.results import MAX_REPORTED_ERRORS, ImportFileError, RowError
+from coupons.services.importing.reading import _copy_error, _Header, _utf8_chunks, refuse_end_marker
+from coupons.services.importing.results import MAX_REPORTED_ERRORS, ImportFileError, Progress, RowError
 from coupons.services.ledger_changes import log_keys_sql
 
 
 # --- the import ------------------------------------------------------------------------------------
+def staging_load(
+    stream: BinaryIO, name: str, header: _Header, encoding: str, size: int, progress: Progress | None
+) -> tuple[int, int, int, list[RowError]]:
+    """The staging road, start to end, in a transaction of its own (or a savepoint of the
+    caller's): (rows, inserted, conflicts, conflict examples); a bad file raises ImportFileError
+    naming its lines, with nothing of it kept."""
+    create_sql, copy_sql = _stage_sql(header)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        # ON COMMIT DROP does not fire when the caller's transaction is still open (a service
+        # or a test around the import): drop a previous file's staging table explicitly.
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.regionpay_stage")
+        cursor.execute(create_sql)
+        try:
+            with cursor.copy(copy_sql) as copy:
+                chunks = _utf8_chunks(stream, name, encoding, first_line=2, columns=header.names)
+                for chunk in refuse_end_marker(chunks, name, first_line=2):
+                    copy.write(chunk)
+                    if progress:
+                        progress(name, "copy", min(stream.tell(), size), size)
+        except (pg_errors.DataError, pg_errors.BadCopyFileFormat) as exc:
+            raise _copy_error(name, exc) from exc
+        cursor.execute("SELECT count(*) FROM regionpay_stage")
+        rows = cursor.fetchone()[0]
+        if progress:
+            progress(name, "merge", 0, rows)
+        inserted, conflicts, examples = _merge(cursor, name, header, rows)
+    return rows, inserted, conflicts, examples
+
+
 def _stage_sql(header: _Header) -> tuple[str, str]:
     columns = ", ".join(f"f{i} text" for i in range(len(header.names)))
     create = (

@@ -27,7 +27,7 @@ from config import celery_app
 from notifications.models import Message
 from tests.claims.applications.conftest import application_body
 from tests.conftest import require_service
-from tests.test_worker import _redis_reachable, _test_database_url
+from tests.workers import _redis_reachable, _test_database_url
 
 ROOT = Path(__file__).resolve().parents[3]
 
