@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("claims", "0008_applications"),
+        ("claims", "0009_runs_lifecycle"),
     ]
 
     operations = [
