@@ -72,8 +72,11 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "claims.add_eligibilityrun",
         "notifications.view_message",
         "notifications.resend_message",
+        # The portal's own account in the Zengin header: corrected by operations, history kept.
+        "payouts.view_requesteraccount",
+        "payouts.change_requesteraccount",
     ],
-    Role.APPROVER: [*_LEDGER, *_RULES_READ],
+    Role.APPROVER: [*_LEDGER, *_RULES_READ, "payouts.view_requesteraccount"],
     Role.AUDITOR: [],  # every view_* permission, added by roles_sync
 }
 # Read-everything stops at secrets: second-factor keys and codes, and raw session data.
