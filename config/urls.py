@@ -1,6 +1,5 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
 
 admin.site.site_header = "region PAY 障害補償 管理"
 admin.site.site_title = "region PAY 障害補償"
@@ -8,6 +7,7 @@ admin.site.index_title = "運営事務局・コールセンター"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # The travellers' special site comes with the claims issue; until then, staff land on the admin.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("i18n/", include("django.conf.urls.i18n")),  # the language switch (a POST form, no script)
+    # The travellers' special site (補償対応特設サイト); staff sign in at /admin/.
+    path("", include("claims.site.urls")),
 ]

@@ -1,0 +1,71 @@
+"""The public site's headers and forms, through Django's test client (no browser needed)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import jst
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/"]
+
+
+@pytest.fixture(autouse=True)
+def inside_window(monkeypatch, incident):
+    monkeypatch.setenv("PORTAL_NOW", jst(2023, 4, 10, 10).isoformat())
+
+
+def _csp(response) -> dict[str, str]:
+    return {
+        part.strip().split(" ", 1)[0]: part.strip().partition(" ")[2]
+        for part in response["Content-Security-Policy"].split(";")
+        if part.strip()
+    }
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_public_pages_forbid_inline_script_and_send_hsts_and_referrer_policy(client, path):
+    response = client.get(path, secure=True, follow=True)
+    assert response.status_code == 200
+    csp = _csp(response)
+    assert csp["script-src"] == "'self'"
+    assert csp["style-src"] == "'self'"
+    assert csp["frame-ancestors"] == "'none'"
+    assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert response["Referrer-Policy"] == "same-origin"
+    html = response.content.decode()
+    assert "<script" not in html
+    assert ' style="' not in html
+    assert len(response.content) < 100_000
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_form_carries_a_csrf_token(client, path):
+    html = client.get(path, follow=True).content.decode()
+    forms = re.findall(r"<form\b.*?</form>", html, flags=re.S)
+    assert forms  # the language switch at least
+    for form in forms:
+        assert 'name="csrfmiddlewaretoken"' in form
+
+
+def test_only_the_staff_admin_may_use_inline_styles(client):
+    response = client.get("/admin/login/")
+    assert "'unsafe-inline'" in _csp(response)["style-src"]
+    assert "'unsafe-inline'" not in _csp(response)["script-src"]
+    assert "'unsafe-inline'" not in _csp(client.get("/"))["style-src"]
+
+
+def test_staff_no_longer_land_on_the_home_page(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "region PAY 障害の補償について" in response.content.decode()
+
+
+def test_english_through_the_language_switch(client):
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/"}, follow=True)
+    html = response.content.decode()
+    assert '<html lang="en">' in html
+    assert "Compensation for the region PAY outage" in html
