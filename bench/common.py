@@ -60,9 +60,10 @@ def export(coupons: int, seed: int) -> Path:
     return out
 
 
-def fresh_database(suffix: str, *, migrate: bool = True) -> tuple[str, str]:
+def fresh_database(suffix: str, *, migrate: bool = True, keep: bool = False) -> tuple[str, str]:
     """Drop and create ``<project db>_<suffix>`` on the configured server, migrate it (unless told
-    not to), and return (psycopg conninfo, DATABASE_URL) for it."""
+    not to), and return (psycopg conninfo, DATABASE_URL) for it. With ``keep``, the database an
+    earlier run left is kept as it is (and migrated to this code)."""
     from django.conf import settings  # reads DATABASE_URL or .data/services.env
 
     db = settings.DATABASES["default"]
@@ -75,8 +76,10 @@ def fresh_database(suffix: str, *, migrate: bool = True) -> tuple[str, str]:
     with psycopg.connect(
         psycopg.conninfo.make_conninfo(dbname="postgres", **server), autocommit=True
     ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not (keep and exists):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
     conninfo = psycopg.conninfo.make_conninfo(dbname=name, **server)
     url = f"postgres://{server['user']}@{quote(server['host'], safe='')}:{server['port']}/{name}"
     if migrate:

@@ -13,6 +13,10 @@ the server; only their total travels back) and the engine as operations run it:
 3. a scheduled run after a day's file from the platform (``--later`` movements on 1 coupon in 200,
    imported first): the steady state, every few minutes through the campaign;
 4. a full run with nothing new (``--full``: what every run cost before runs were incremental).
+
+``--reuse`` keeps the database an earlier run of this bench loaded (migrating it to this code and
+clearing every decision and run), so that another version of the engine is timed on the same
+ledger without loading it again; its day's file is a new one (other movement ids, 2023-03-11).
 """
 
 from __future__ import annotations
@@ -39,14 +43,14 @@ def _timed_run(url: str, *args: str) -> float:
     return manage("run_eligibility", *args, url=url)
 
 
-def _later_file(out: Path, coupons: int, movements: int) -> Path:
+def _later_file(out: Path, coupons: int, movements: int, *, day: int = 10) -> Path:
     """A day's file from the platform in March: small payments on 1 coupon in 200."""
-    path = out / "later" / f"movements-2023-03-10-{movements}.csv"
+    path = out / "later" / f"movements-2023-03-{day}-{movements}.csv"
     if path.exists():
         return path
     path.parent.mkdir(exist_ok=True)
     touched = max(1, coupons // 200)
-    at = dt.datetime(2023, 3, 10, 9, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    at = dt.datetime(2023, 3, day, 9, tzinfo=dt.timezone(dt.timedelta(hours=9)))
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["movement_id", "inquiry_number", "kind", "amount_yen", "occurred_at", "store_id"])
@@ -54,7 +58,7 @@ def _later_file(out: Path, coupons: int, movements: int) -> Path:
             coupon = (n % touched) * 200 + 1
             moment = at + dt.timedelta(seconds=7 * n)
             inquiry = f"CB{100_000_000 + coupon:010d}"  # the generator's numbering
-            writer.writerow([f"L{n:011d}", inquiry, "payment", -100, moment.isoformat(), "S00001"])
+            writer.writerow([f"L{day}{n:011d}", inquiry, "payment", -100, moment.isoformat(), "S00001"])
     return path
 
 
@@ -72,13 +76,23 @@ def main() -> None:
     parser.add_argument("--coupons", type=int, default=1_000_000)
     parser.add_argument("--later", type=int, default=20_000, help="movements in the day's file")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true", help="keep the ledger an earlier run loaded")
     args = parser.parse_args()
     compile_bytecode()
 
     out = export(args.coupons, args.seed)
-    later = _later_file(out, args.coupons, args.later)
-    conninfo, url = fresh_database("eligibility_bench")
-    load_s = manage("import_regionpay", "--no-progress", *map(str, sorted(out.glob("*.csv"))), url=url)
+    conninfo, url = fresh_database("eligibility_bench", keep=args.reuse)
+    if args.reuse:
+        later = _later_file(out, args.coupons, args.later, day=11)
+        load_s = 0.0
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(
+                "TRUNCATE claims_reinstatement, claims_reviewresolution, claims_instruction, "
+                "claims_entitlementstatuschange, claims_entitlement, claims_eligibilityrun CASCADE"
+            )
+    else:
+        later = _later_file(out, args.coupons, args.later)
+        load_s = manage("import_regionpay", "--no-progress", *map(str, sorted(out.glob("*.csv"))), url=url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         movements = conn.execute("SELECT count(*) FROM coupons_couponmovement").fetchone()[0]

@@ -6,14 +6,24 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Sum
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+import claims.admin_applications  # noqa: F401  (registers the applications' admin)
 import coupons.admin as coupons_admin
-from claims.models import EligibilityRun, Entitlement, EntitlementStatusChange, Incident, Instruction
+from claims.models import (
+    EligibilityRun,
+    Entitlement,
+    EntitlementStatusChange,
+    Incident,
+    Instruction,
+    ReviewResolution,
+)
+from claims.services.applications import application_counts_by_day
+from claims.services.eligibility import rules_digest
 from claims.services.entitlements import TransitionError, entitlement_reject
 from claims.services.exports import (
     ENTITLEMENT_COLUMNS,
@@ -22,21 +32,49 @@ from claims.services.exports import (
     entitlement_rows,
     instruction_rows,
 )
+from claims.services.reviews import entitlement_reviews_resolve
 from claims.services.runs import eligibility_run_create, eligibility_run_progress
 from coupons.admin import EstimatedCountPaginator, InquiryNumberSearchMixin
 from coupons.models import CouponMovement, StoreSale
 
 
 def _incident_checkpoints():
-    """The coupon page's balance checkpoints, from the incident's data (replaces the settings')."""
-    incident = Incident.objects.order_by("pk").first()
-    if incident is None:
-        return []
-    return [
-        (incident.group_1_2_cutoff_at, "1-2 判定時点"),
-        (incident.group_1_1_cutoff_at, "1-1 判定時点"),
-        (incident.final_balance_at, "最終残高の時点"),
-    ]
+    """The coupon page's balance checkpoints, from every incident's data (replaces the settings')."""
+    checkpoints = []
+    for incident in Incident.objects.order_by("pk"):
+        named = "" if Incident.objects.count() == 1 else f"{incident.code}: "
+        checkpoints += [
+            (incident.group_1_2_cutoff_at, f"{named}1-2 判定時点"),
+            (incident.group_1_1_cutoff_at, f"{named}1-1 判定時点"),
+            (incident.final_balance_at, f"{named}最終残高の時点"),
+        ]
+    return checkpoints
+
+
+class IncidentChoice(Exception):
+    """Several incidents and none named: the page asks which one."""
+
+
+def chosen_incident(request: HttpRequest) -> Incident:
+    """The incident a staff page works on: the one named by ``?incident=<pk>`` (or the form's
+    ``incident``), or the only one there is. Never "the first one" of several."""
+    pk = request.POST.get("incident") or request.GET.get("incident")
+    if pk:
+        return get_object_or_404(Incident, pk=pk)
+    incidents = list(Incident.objects.order_by("pk")[:2])
+    if len(incidents) != 1:
+        raise IncidentChoice
+    return incidents[0]
+
+
+def _choose_incident(request: HttpRequest, admin_site) -> HttpResponse:
+    context = {
+        **admin_site.each_context(request),
+        "title": "障害を選んでください",
+        "incidents": Incident.objects.order_by("pk"),
+        "path": request.path,
+    }
+    return TemplateResponse(request, "admin/claims/choose_incident.html", context)
 
 
 coupons_admin.set_balance_checkpoints(_incident_checkpoints)
@@ -103,6 +141,22 @@ class IncidentAdmin(SimpleHistoryAdmin):
 
 
 STATUS_LABELS = dict(Entitlement.Status.choices)
+# What a person may choose when resolving a flag (the engine's own "cleared" is not one).
+RESOLUTION_OUTCOMES = [
+    (value, label)
+    for value, label in ReviewResolution.Outcome.choices
+    if value != ReviewResolution.Outcome.CLEARED
+]
+
+
+def _rules_changed_after_last_run(incident: Incident):
+    """When the incident's rules were last edited, if that was after the last successful run
+    (whose checkpoint records the rules it read); None when the last run read today's rules."""
+    last = incident.runs.filter(status=EligibilityRun.Status.SUCCEEDED).exclude(checkpoint={}).first()
+    if last is None or last.checkpoint.get("rules") == rules_digest(incident):
+        return None
+    latest = incident.history.order_by("-history_date").first()
+    return latest.history_date if latest else last.finished_at
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -138,6 +192,7 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
     ]
     list_filter = ["category", "route", "status", "needs_review", "incident"]
     search_fields = ["=coupon__inquiry_number"]
+    actions = ["resolve_reviews"]
     readonly_fields = [
         "incident",
         "coupon",
@@ -150,6 +205,8 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
         "final_balance_yen",
         "needs_review",
         "review_note",
+        "review_amount_yen",
+        "review_final_yen",
         "found_at",
     ]
     exclude = ["evidence"]
@@ -179,6 +236,11 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
                 "<int:pk>/reject/",
                 self.admin_site.admin_view(self.reject_view),
                 name="claims_entitlement_reject",
+            ),
+            path(
+                "resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name="claims_entitlement_resolve",
             ),
             path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="claims_dashboard"),
             path(
@@ -213,6 +275,11 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             .select_related("store")
             .order_by("occurred_at"),
             "duplicates": set(evidence.get("duplicate_movement_ids", [])),
+            "can_resolve": entitlement is not None
+            and entitlement.needs_review
+            and self.has_change_permission(request, entitlement),
+            "outcomes": RESOLUTION_OUTCOMES,
+            "resolutions": entitlement.resolutions.select_related("actor") if entitlement else [],
             "can_reject": entitlement is not None
             and entitlement.status == Entitlement.Status.FOUND
             and self.has_change_permission(request, entitlement),
@@ -235,10 +302,65 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             messages.success(request, f"{entitlement} を対象外にしました。再判定でも変わりません。")
         return redirect(reverse("admin:claims_entitlement_change", args=[pk]))
 
+    @admin.action(description="要確認を解決する（理由を入力）", permissions=["change"])
+    def resolve_reviews(self, request: HttpRequest, queryset):
+        ids = list(queryset.filter(needs_review=True).values_list("pk", flat=True))
+        if not ids:
+            messages.warning(request, "選んだ中に要確認の判定はありません。")
+            return None
+        return self._resolve_page(request, ids)
+
+    def _resolve_page(self, request: HttpRequest, ids: list[int], errors: list[str] | None = None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "要確認の解決",
+            "opts": self.model._meta,
+            "entitlements": Entitlement.objects.filter(pk__in=ids).order_by("coupon", "category"),
+            "outcomes": RESOLUTION_OUTCOMES,
+            "errors": errors or [],
+            "chosen": request.POST.get("outcome", ""),
+            "reason": request.POST.get("reason", ""),
+        }
+        return TemplateResponse(request, "admin/claims/entitlement/resolve.html", context)
+
+    def resolve_view(self, request: HttpRequest):
+        """Resolve the flags of the posted entitlements (one, from its page, or many, from the
+        list's action) with one outcome and reason; each is resolved or refused on its own."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        ids = [int(pk) for pk in request.POST.getlist("entitlement") if pk.isdigit()]
+        outcome, reason = request.POST.get("outcome", ""), request.POST.get("reason", "")
+        if not ids:
+            messages.warning(request, "解決する判定を選んでください。")
+            return redirect(reverse("admin:claims_entitlement_changelist"))
+        errors = []
+        if outcome not in dict(RESOLUTION_OUTCOMES):
+            errors.append("解決の方法を選んでください。")
+        if not reason.strip():
+            errors.append("理由を入力してください（記録に残ります）。")
+        if errors:
+            return self._resolve_page(request, ids, errors)
+        result = entitlement_reviews_resolve(
+            entitlement_ids=ids, outcome=outcome, actor=request.user, reason=reason
+        )
+        if result.resolved:
+            messages.success(
+                request,
+                f"要確認を {len(result.resolved):,} 件解決しました（{dict(RESOLUTION_OUTCOMES)[outcome]}）。",
+            )
+        for message in result.refused.values():
+            messages.error(request, message)
+        if len(ids) == 1:
+            return redirect(reverse("admin:claims_entitlement_change", args=[ids[0]]))
+        return redirect(reverse("admin:claims_entitlement_changelist") + "?needs_review__exact=1")
+
     def dashboard_view(self, request: HttpRequest):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        incident = Incident.objects.order_by("pk").first()
+        try:
+            incident = chosen_incident(request)
+        except IncidentChoice:
+            return _choose_incident(request, self.admin_site)
         rows = list(
             Entitlement.objects.filter(incident=incident)
             .values("category", "route", "status")
@@ -279,6 +401,8 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             },
             "review_count": Entitlement.objects.filter(incident=incident, needs_review=True).count(),
             "last_run": EligibilityRun.objects.filter(incident=incident).first(),
+            "rules_changed_at": _rules_changed_after_last_run(incident),
+            "applications": application_counts_by_day(incident=incident),
         }
         return TemplateResponse(request, "admin/claims/dashboard.html", context)
 
@@ -290,13 +414,19 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
         return response
 
     def export_view(self, request: HttpRequest):
-        incident = get_object_or_404(Incident.objects.order_by("pk")[:1])
+        try:
+            incident = chosen_incident(request)
+        except IncidentChoice:
+            return _choose_incident(request, self.admin_site)
         return self._csv(
             request, "entitlements.csv", ENTITLEMENT_COLUMNS, entitlement_rows(incident=incident)
         )
 
     def instructions_view(self, request: HttpRequest):
-        incident = get_object_or_404(Incident.objects.order_by("pk")[:1])
+        try:
+            incident = chosen_incident(request)
+        except IncidentChoice:
+            return _choose_incident(request, self.admin_site)
         return self._csv(
             request, "instructions.csv", INSTRUCTION_COLUMNS, instruction_rows(incident=incident)
         )
@@ -351,12 +481,20 @@ class EligibilityRunAdmin(admin.ModelAdmin):
         """ "Add" starts a run at once (there is nothing to fill in)."""
         if not self.has_add_permission(request):
             raise PermissionDenied
+        try:
+            incident = chosen_incident(request)
+        except IncidentChoice:
+            return _choose_incident(request, self.admin_site)
         if request.method == "POST":
-            incident = get_object_or_404(Incident.objects.order_by("pk")[:1])
             run = eligibility_run_create(incident=incident, created_by=request.user)
             messages.success(request, f"判定 #{run.pk} を開始しました。")
             return redirect(reverse("admin:claims_eligibilityrun_change", args=[run.pk]))
-        context = {**self.admin_site.each_context(request), "title": "判定を実行", "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "判定を実行",
+            "opts": self.model._meta,
+            "incident": incident,
+        }
         return TemplateResponse(request, "admin/claims/eligibilityrun/start.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

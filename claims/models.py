@@ -11,7 +11,9 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
+from encrypted_fields.fields import EncryptedCharField
 from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
+from phonenumber_field.modelfields import PhoneNumberField
 from simple_history.models import HistoricalRecords
 
 
@@ -325,6 +327,7 @@ class ReviewResolution(models.Model):
         ACCEPT = "accept", "新しい金額を採用"
         KEEP = "keep", "記録の金額のまま"
         REJECT = "reject", "対象外とする"
+        CLEARED = "cleared", "原因の解消（自動）"
 
     entitlement = models.ForeignKey(
         Entitlement, on_delete=models.PROTECT, related_name="resolutions", verbose_name="補償対象"
@@ -335,14 +338,22 @@ class ReviewResolution(models.Model):
     seen_amount_yen = models.BigIntegerField("判定の金額（円）", null=True, blank=True)
     seen_final_yen = models.BigIntegerField("判定の最終支払額（円）", null=True, blank=True)
     reason = models.TextField("理由")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name="担当者")
+    # None: the engine cleared a flag whose cause went away.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="担当者"
+    )
     at = models.DateTimeField("日時")
 
     class Meta:
         verbose_name = "要確認の解決"
         verbose_name_plural = "要確認の解決"
         ordering = ["at", "id"]
-        constraints = [models.CheckConstraint(condition=~Q(reason=""), name="review_resolution_has_reason")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="review_resolution_has_reason"),
+            models.CheckConstraint(
+                condition=Q(outcome="cleared") | Q(actor__isnull=False), name="review_resolution_by_a_person"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.entitlement} {self.get_outcome_display()}"
@@ -376,3 +387,186 @@ class EligibilityRun(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_status_display()}"
+
+
+class Application(models.Model):
+    """A traveller's application on the special site (or through the API): the coupon, who they
+    are, where the receipt link goes, how they want to be paid. It counts only once its contact is
+    proven by the six-digit code (``submitted``); see ``claims.services.applications``."""
+
+    class Status(models.TextChoices):
+        AWAITING_VERIFICATION = "awaiting_verification", "確認コードの入力待ち"
+        SUBMITTED = "submitted", "受付済み"
+        VOID = "void", "無効（やり直しが必要）"
+
+    class PayoutMethod(models.TextChoices):
+        POINTS = "points", "キャッシュレスポイント"
+        BANK = "bank", "銀行振込"
+
+    # What the API calls application_id: opaque, so ids cannot be counted or guessed.
+    public_id = models.UUIDField("申請ID", unique=True, editable=False)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="applications", verbose_name="障害"
+    )
+    coupon = models.ForeignKey(
+        "coupons.Coupon",
+        on_delete=models.PROTECT,
+        related_name="applications",
+        db_column="inquiry_number",
+        verbose_name="クーポン",
+    )
+    status = models.CharField(
+        "状態", max_length=24, choices=Status.choices, default=Status.AWAITING_VERIFICATION
+    )
+    name = models.CharField("氏名", max_length=100)
+    name_kana = models.CharField("氏名（カナ）", max_length=100)
+    phone = PhoneNumberField("連絡先電話番号", blank=True)  # E.164 in the database
+    email = models.EmailField("連絡先メール", blank=True)
+    prefecture_code = models.CharField("利用都道府県", max_length=2, choices=JP_PREFECTURE_CODES)
+    travel_date = models.DateField("旅行開始日")
+    payout_method = models.CharField("受取方法", max_length=8, choices=PayoutMethod.choices)
+    language = models.CharField("言語", max_length=8, default="ja")
+    # The six-digit code: only its keyed hash is kept.
+    code_hash = models.CharField("確認コード（ハッシュ）", max_length=128)
+    code_attempts = models.PositiveSmallIntegerField("誤入力回数", default=0)
+    code_sent_at = models.DateTimeField("確認コード送信日時")
+    reference_number = models.CharField(
+        "受付番号", max_length=16, unique=True, null=True, blank=True, db_collation="C"
+    )
+    # Double click, back button, retry after a timeout: the client's key finds the first request.
+    idempotency_key = models.CharField(
+        "冪等キー", max_length=255, unique=True, null=True, blank=True, db_collation="C"
+    )
+    request_fingerprint = models.CharField("リクエストの指紋", max_length=64, blank=True)
+    # Text, not jsonb (which reorders keys): a replay must give back the very same bytes.
+    response_body = models.TextField("最初の応答", blank=True)
+    created_at = models.DateTimeField("申請日時")
+    updated_at = models.DateTimeField("更新日時")
+    submitted_at = models.DateTimeField("受付日時", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "申請"
+        verbose_name_plural = "申請"
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["coupon", "status"], name="application_coupon_status"),
+            models.Index(fields=["phone"], name="application_phone"),
+            models.Index(fields=["status", "created_at"], name="application_status_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["coupon"],
+                condition=Q(status="submitted"),
+                name="application_one_submitted_per_coupon",
+            ),
+            models.CheckConstraint(
+                condition=(Q(phone="") & ~Q(email="")) | (~Q(phone="") & Q(email="")),
+                name="application_one_contact",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["awaiting_verification", "submitted", "void"]),
+                name="application_status_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="submitted")
+                | (Q(reference_number__isnull=False) & Q(submitted_at__isnull=False)),
+                name="application_submitted_has_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(code_attempts__gte=0) & Q(code_attempts__lte=5),
+                name="application_code_attempts_0_5",
+            ),
+            models.CheckConstraint(
+                condition=Q(payout_method__in=["points", "bank"]), name="application_payout_method_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference_number or str(self.public_id)
+
+    @property
+    def contact(self) -> str:
+        return str(self.phone) if self.phone else self.email
+
+
+class ApplicationStatusChange(models.Model):
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="status_changes", verbose_name="申請"
+    )
+    from_status = models.CharField("変更前", max_length=24, blank=True)
+    to_status = models.CharField("変更後", max_length=24)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="担当者"
+    )
+    note = models.TextField("メモ", blank=True)
+    at = models.DateTimeField("日時")
+
+    class Meta:
+        verbose_name = "申請の状態の変更"
+        verbose_name_plural = "申請の状態の変更"
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        labels = dict(Application.Status.choices)
+        return f"{labels.get(self.from_status, '（新規）')} → {labels.get(self.to_status, self.to_status)}"
+
+
+class BankAccount(models.Model):
+    """Where a refund by bank transfer goes. Given on the site (with an application) or taken by
+    the call desk; payouts reads it. The account number is encrypted at rest (Fernet) and shown
+    masked to staff without the operations role."""
+
+    class AccountType(models.TextChoices):
+        ORDINARY = "ordinary", "普通"
+        CURRENT = "current", "当座"
+        SAVINGS = "savings", "貯蓄"
+
+    application = models.OneToOneField(
+        Application,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bank_account",
+        verbose_name="申請",
+    )
+    coupon = models.ForeignKey(
+        "coupons.Coupon",
+        on_delete=models.PROTECT,
+        related_name="bank_accounts",
+        db_column="inquiry_number",
+        verbose_name="クーポン",
+    )
+    bank_code = models.CharField("金融機関コード", max_length=4)
+    bank_name = models.CharField("金融機関名", max_length=100, blank=True)
+    branch_code = models.CharField("支店コード", max_length=3)
+    branch_name = models.CharField("支店名", max_length=100, blank=True)
+    account_type = models.CharField("預金種目", max_length=8, choices=AccountType.choices)
+    account_number = EncryptedCharField("口座番号", max_length=7)
+    # Zengin half-width kana as converted; the transfer file truncates it to its 30 bytes.
+    holder_kana = models.CharField("口座名義（カナ）", max_length=80)
+    created_at = models.DateTimeField("登録日時")
+
+    class Meta:
+        verbose_name = "振込先口座"
+        verbose_name_plural = "振込先口座"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bank_code__regex=r"^[0-9]{4}$"), name="bank_account_bank_code"
+            ),
+            models.CheckConstraint(
+                condition=Q(branch_code__regex=r"^[0-9]{3}$"), name="bank_account_branch_code"
+            ),
+            models.CheckConstraint(
+                condition=Q(account_type__in=["ordinary", "current", "savings"]),
+                name="bank_account_type_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_code}-{self.branch_code} {self.masked_number}"
+
+    @property
+    def masked_number(self) -> str:
+        number = self.account_number or ""
+        return "*" * max(len(number) - 3, 0) + number[-3:]

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
     "phonenumber_field",
     "localflavor",  # its Japanese translations of the prefecture names
     "simple_history",
@@ -216,6 +217,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
 # Rule data is corrected by an explicit edit, never by "revert to an earlier version".
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
+# Bank account numbers (claims.BankAccount) are Fernet-encrypted with a key derived from
+# SECRET_KEY and this salt (django-fernet-encrypted-fields); SECRET_KEY_FALLBACKS rotate it.
+SALT_KEY = env_str("FIELD_ENCRYPTION_SALT", "insecure-local-development-salt" if DEBUG else None)
+
+# Where travellers reach the special site; messages link to it.
+PUBLIC_SITE_URL = os.environ.get("PUBLIC_SITE_URL", "http://127.0.0.1:8000/")
+
+# The public API's limits count in the shared cache (Redis on REDIS_URL), in real seconds.
+RATELIMIT_USE_CACHE = "default"
+
 # Notifications (docs/architecture.md, "Notifications"). NOTIFY_BACKEND: "file" writes each message
 # as JSON under NOTIFY_OUTBOX_DIR; "live" sends e-mail by EMAIL_BACKEND (SMTP) and SMS by the
 # provider adapter (SMS_*). A sender's lease must outlast its provider call (EMAIL_TIMEOUT,
@@ -250,8 +261,16 @@ PHONENUMBER_DB_FORMAT = "E164"
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "region PAY 障害補償 API",
+    "DESCRIPTION": "補償対応特設サイトと同じ手続き（クーポンの確認・申請・連絡先の確認・状況の照会）の API。",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 # Security: production defaults, relaxed only by DJANGO_DEBUG for local development.

@@ -46,13 +46,28 @@ _DESK = [
     "callcenter.view_calldecision",
     "callcenter.view_callcaseevent",
 ]
+# The travellers' applications (read-only in the admin; they change only through their services).
+# Bank account numbers show in full only to operations (claims.admin_applications).
+_APPLICATIONS_READ = [
+    "claims.view_application",
+    "claims.view_applicationstatuschange",
+    "claims.view_bankaccount",
+]
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
-    Role.AGENT: [*_LEDGER, *_RULES_READ, *_DESK, *_OUTBOX_READ, "claims.change_entitlement"],
+    Role.AGENT: [
+        *_LEDGER,
+        *_RULES_READ,
+        *_DESK,
+        *_OUTBOX_READ,
+        *_APPLICATIONS_READ,
+        "claims.change_entitlement",
+    ],
     Role.SUPERVISOR: [
         *_LEDGER,
         *_RULES_READ,
         *_DESK,
         *_OUTBOX_READ,
+        *_APPLICATIONS_READ,
         "callcenter.approve_calldecision",
         "callcenter.reopen_calldecision",
         "claims.change_entitlement",
@@ -64,6 +79,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.OPERATIONS: [
         *_LEDGER,
         *_RULES_READ,
+        *_APPLICATIONS_READ,
         "coupons.view_importrun",
         "coupons.add_importrun",
         "claims.change_incident",

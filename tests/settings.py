@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret-" + "x" * 40)
+os.environ.setdefault("FIELD_ENCRYPTION_SALT", "tests-only-salt")
 
 from config.settings import *  # noqa: F403
 from config.settings import env_bool

@@ -49,10 +49,18 @@ def allowed(from_status: str, to_status: str) -> bool:
     return to_status in TRANSITIONS.get(from_status, frozenset())
 
 
-def entitlement_transition(*, entitlement_id: int, to: str, actor: User | None, note: str) -> Entitlement:
+def entitlement_transition(
+    *,
+    entitlement_id: int,
+    to: str,
+    actor: User | None,
+    note: str,
+    changes: dict[str, object] | None = None,
+) -> Entitlement:
     """Move one entitlement to ``to``: locks the row, refuses a move :data:`TRANSITIONS` does not
     declare (naming the current state), and writes the status change with its actor. Extending
-    sets the extended validity from the incident when the row has none yet."""
+    sets the extended validity from the incident when the row has none yet; ``changes`` are other
+    fields that move with the status, saved in the same UPDATE (the CHECKs see them together)."""
     with transaction.atomic():
         entitlement = (
             Entitlement.objects.select_for_update(of=("self",))
@@ -72,6 +80,9 @@ def entitlement_transition(*, entitlement_id: int, to: str, actor: User | None, 
         )
         fields = ["status"]
         entitlement.status = to
+        for name, value in (changes or {}).items():
+            setattr(entitlement, name, value)
+            fields.append(name)
         if to == Status.EXTENDED and entitlement.valid_until is None:
             entitlement.valid_until = entitlement.incident.extension_valid_until
             fields.append("valid_until")

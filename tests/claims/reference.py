@@ -1,43 +1,51 @@
 """An independent, plain-Python statement of DOMAIN.md "How the portal decides".
 
 Written from DOMAIN.md (and the data contract in interfaces/regionpay-exchange.md), not from the
-engine's SQL, so that the property tests compare two readings of the rules. Deliberately naive:
-every rule is a loop over a handful of records.
+engine: it imports nothing of it, so that the property tests compare two readings of the rules.
+Deliberately naive: every rule is a loop over a handful of records, recomputed from scratch.
 
-Input: the incident's numbers (:meth:`Rules.of` reads them off the Incident) and plain records of
-coupons, ledger movements and store-till sales. Output: ``{(inquiry_number, category): Decision}``
-for the groups the engine finds on its own (1-1, 1-2, 2-1, 2-2).
+Input: the incident's numbers (:meth:`Rules.of` reads them off the Incident), plain records of
+coupons, ledger movements and store-till sales, and the 2-x decisions people made
+(:class:`Confirmation`). Output: ``{(inquiry_number, category): Decision}`` for the groups the
+engine finds on its own (1-1, 1-2, 2-1, 2-2), as a run at ``as_of`` leaves them.
 
-Interpretations where DOMAIN.md is silent (stated here so a reviewer can disagree):
-- "Not reversed by a cancel carrying their request_id": a ``cancel`` movement of the same coupon
-  whose non-empty ``request_id`` equals the payment's. The cancel's time, store and amount do not
-  matter; a payment without a request_id cannot be reversed this way.
-- A reversed payment is left out before duplicates are chained: it is neither a duplicate nor the
-  "previous one" of another payment.
-- 2-2 chains: payments of one coupon at one store for one amount, in (occurred_at, movement_id)
-  order; a payment is a suspected duplicate when the previous payment of its chain is at most
-  ``duplicate_gap_seconds`` earlier (inclusive). The candidate amount is the sum, per coupon, of
-  the absolute amounts of the suspected duplicates.
-- 2-1: "within 10 minutes" is inclusive on both sides of the payment; store sales may lie outside
-  the outage window (only the payment must be inside). Each matching payment counts, so two
-  payments matched by one cash sale give twice the amount (the call center sorts it out).
-- The outage window is half-open: ``outage_start <= occurred_at < outage_end``.
-- Final amount: only for extended entitlements (1-1, extended automatically) once the portal's
-  clock has reached ``final_balance_at``. A balance that is not positive pays nothing
-  (``used_up``); a negative one (only an ``adjustment`` can make it) is recorded as 0, the amount
-  owed, since a final balance below zero means nothing to pay.
+Readings where DOMAIN.md leaves a choice (stated so that a reviewer can disagree):
+- Scope: a coupon is in scope when its ``prefecture_code`` is one of the incident's; the store's
+  prefecture does not matter. Out-of-scope coupons get nothing, and their payments take no till
+  receipt from anyone.
+- Cancels are taken earliest first (then lower movement id); each reverses the earliest
+  unreversed payment of its coupon with its request id and amount, at or before the cancel's own
+  time (then lower movement id). A cancel with an empty request id reverses nothing; payments
+  outside the outage window can be reversed too (and so shield an outage payment from a cancel).
+- 2-2 chains run over the payments still standing (in the window, in scope, not reversed), per
+  coupon, store and amount, in (occurred_at, movement_id) order; a payment whose previous one in
+  its chain is at most ``duplicate_gap`` earlier is a duplicate. Evidence: every payment of a
+  chain link (both ends), and the duplicates.
+- 2-1: only standing payments that 2-2 did not mark a duplicate (a chain's first payment stays
+  eligible). A payment with a coupon sale of its amount at its store within the window is vetoed
+  and takes no receipt. Payments are served earliest first (then lower movement id), each taking
+  the nearest unused non-coupon receipt (then the earlier, then the lower receipt number).
+  Receipts may lie outside the outage window. Evidence: the paired payments and receipts.
+- Groups open with the clock: 1-2 at its cut-off, 1-1 at its cut-off, 2-x at the outage's end.
+- Final amount, once the clock reaches ``final_balance_at``, for coupons with an extended
+  decision (1-1 automatically; 2-x once a person confirmed it): platform balance = balance at the
+  final instant + this incident's reinstatements echoed at or after it; final = max(platform
+  balance, 0) + the amounts decided at or after the final instant. A platform balance below zero
+  is flagged. Not final while a reinstatement decided before the final instant has no echo. The
+  first extended decision by group (1-1 < 1-2 < 2-1 < 2-2) carries it (``payable`` or ``used_up``),
+  the others are ``covered``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 NON_COUPON_TENDERS = frozenset({"cash", "card", "qr", "other"})
+CATEGORY_ORDER = ["1-1", "1-2", "2-1", "2-2"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Rules:
     till_match: dt.timedelta
     extension_valid_until: dt.datetime
     final_balance_at: dt.datetime
+    prefecture_codes: frozenset[str] = frozenset({"12"})
 
     @classmethod
     def of(cls, incident) -> Rules:
@@ -68,6 +77,7 @@ class Rules:
             till_match=dt.timedelta(seconds=incident.till_match_seconds),
             extension_valid_until=incident.extension_valid_until,
             final_balance_at=incident.final_balance_at,
+            prefecture_codes=frozenset(incident.prefecture_codes),
         )
 
 
@@ -79,6 +89,7 @@ class CouponRecord:
     app_phone: str = ""
     app_email: str = ""
     app_withdrawn_at: dt.datetime | None = None
+    prefecture_code: str = "12"
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,19 @@ class SaleRecord:
     tender: str
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """A person confirmed a 2-x candidate at ``decided_at``, reinstating these payments. Decided
+    before the final instant it was sent to the platform as ``instruction_id``; the platform's
+    echo is a ``reinstatement`` movement carrying that id."""
+
+    inquiry_number: str
+    category: str
+    decided_at: dt.datetime
+    amount_yen: int
+    instruction_id: str | None
+
+
 class Decision(NamedTuple):
     amount_yen: int
     route: str
@@ -108,6 +132,8 @@ class Decision(NamedTuple):
     cutoff_at: dt.datetime | None
     valid_until: dt.datetime | None
     final_balance_yen: int | None
+    evidence: dict
+    needs_review: bool
 
 
 # --- the pieces ----------------------------------------------------------------------------------
@@ -129,41 +155,90 @@ def in_outage(rules: Rules, at: dt.datetime) -> bool:
     return rules.outage_start <= at < rules.outage_end
 
 
-def unreversed_outage_payments(rules: Rules, movements: Iterable[MovementRecord]) -> list[MovementRecord]:
-    movements = list(movements)
-    cancelled = {
-        (m.inquiry_number, m.request_id) for m in movements if m.kind == "cancel" and m.request_id != ""
-    }
+def reversed_by_cancels(movements: list[MovementRecord]) -> set[str]:
+    """The movement ids of the payments the cancels reverse (one each)."""
+    gone: set[str] = set()
+    cancels = sorted(
+        (m for m in movements if m.kind == "cancel"), key=lambda m: (m.occurred_at, m.movement_id)
+    )
+    for cancel in cancels:
+        if cancel.request_id == "":
+            continue
+        matching = [
+            p
+            for p in movements
+            if p.kind == "payment"
+            and p.movement_id not in gone
+            and p.inquiry_number == cancel.inquiry_number
+            and p.request_id == cancel.request_id
+            and p.amount_yen == -cancel.amount_yen
+        ]
+        if not matching:
+            continue
+        earliest = min(matching, key=lambda p: (p.occurred_at, p.movement_id))
+        if earliest.occurred_at <= cancel.occurred_at:
+            gone.add(earliest.movement_id)
+    return gone
+
+
+def standing_outage_payments(
+    rules: Rules, movements: list[MovementRecord], in_scope: set[str]
+) -> list[MovementRecord]:
+    gone = reversed_by_cancels(movements)
     return [
         m
         for m in movements
         if m.kind == "payment"
+        and m.inquiry_number in in_scope
         and in_outage(rules, m.occurred_at)
-        and not (m.request_id != "" and (m.inquiry_number, m.request_id) in cancelled)
+        and m.movement_id not in gone
     ]
 
 
-def duplicate_deductions(rules: Rules, payments: Iterable[MovementRecord]) -> dict[str, int]:
-    """2-2: per coupon, the sum of the suspected duplicate payments."""
-    chains: dict[tuple[str, str | None, int], list[MovementRecord]] = defaultdict(list)
+@dataclass
+class Found:
+    amount_yen: int = 0
+    evidence: dict = field(default_factory=dict)
+
+
+def duplicate_deductions(rules: Rules, payments: list[MovementRecord]) -> tuple[dict[str, Found], set[str]]:
+    """2-2: per coupon, the suspected duplicates (and which payments they are)."""
+    found: dict[str, Found] = {}
+    duplicates: set[str] = set()
     for p in payments:
-        chains[(p.inquiry_number, p.store_id, p.amount_yen)].append(p)
-    amounts: dict[str, int] = defaultdict(int)
-    for (inquiry_number, _store, _amount), chain in chains.items():
-        chain.sort(key=lambda p: (p.occurred_at, p.movement_id))
-        for previous, current in itertools.pairwise(chain):
-            if current.occurred_at - previous.occurred_at <= rules.duplicate_gap:
-                amounts[inquiry_number] += -current.amount_yen
-    return dict(amounts)
+        chain = sorted(
+            (
+                q
+                for q in payments
+                if (q.inquiry_number, q.store_id, q.amount_yen)
+                == (p.inquiry_number, p.store_id, p.amount_yen)
+            ),
+            key=lambda q: (q.occurred_at, q.movement_id),
+        )
+        position = chain.index(p)
+        if position == 0:
+            continue
+        previous = chain[position - 1]
+        if p.occurred_at - previous.occurred_at <= rules.duplicate_gap:
+            entry = found.setdefault(
+                p.inquiry_number, Found(0, {"movement_ids": set(), "duplicate_movement_ids": set()})
+            )
+            entry.amount_yen += -p.amount_yen
+            entry.evidence["movement_ids"] |= {previous.movement_id, p.movement_id}
+            entry.evidence["duplicate_movement_ids"].add(p.movement_id)
+            duplicates.add(p.movement_id)
+    for entry in found.values():
+        entry.evidence = {k: sorted(v) for k, v in entry.evidence.items()}
+    return found, duplicates
 
 
 def paid_otherwise_deductions(
-    rules: Rules, payments: Iterable[MovementRecord], sales: Iterable[SaleRecord]
-) -> dict[str, int]:
-    """2-1: per coupon, the sum of payments the till shows paid otherwise (and not by coupon)."""
-    sales = list(sales)
-    amounts: dict[str, int] = defaultdict(int)
-    for p in payments:
+    rules: Rules, payments: list[MovementRecord], sales: list[SaleRecord]
+) -> dict[str, Found]:
+    """2-1: receipts and payments paired one to one, payments earliest first."""
+    found: dict[str, Found] = {}
+    used: set[tuple[str, str]] = set()
+    for p in sorted(payments, key=lambda p: (p.occurred_at, p.movement_id)):
         amount = -p.amount_yen
         nearby = [
             s
@@ -172,11 +247,40 @@ def paid_otherwise_deductions(
             and s.amount_yen == amount
             and abs(s.occurred_at - p.occurred_at) <= rules.till_match
         ]
-        paid_otherwise = any(s.tender in NON_COUPON_TENDERS for s in nearby)
-        paid_by_coupon = any(s.tender == "coupon" for s in nearby)
-        if paid_otherwise and not paid_by_coupon:
-            amounts[p.inquiry_number] += amount
-    return dict(amounts)
+        if any(s.tender == "coupon" for s in nearby):
+            continue  # the till took the coupon for this amount: not paid otherwise
+        unused = [
+            s for s in nearby if s.tender in NON_COUPON_TENDERS and (s.store_id, s.receipt_number) not in used
+        ]
+        if not unused:
+            continue
+        best = sorted(
+            unused, key=lambda s: (abs(s.occurred_at - p.occurred_at), s.occurred_at, s.receipt_number)
+        )[0]
+        used.add((best.store_id, best.receipt_number))
+        entry = found.setdefault(p.inquiry_number, Found(0, {"movement_ids": [], "receipt_numbers": []}))
+        entry.amount_yen += amount
+        entry.evidence["movement_ids"].append(p.movement_id)
+        entry.evidence["receipt_numbers"].append(best.receipt_number)
+    for entry in found.values():
+        entry.evidence = {k: sorted(v) for k, v in entry.evidence.items()}
+    return found
+
+
+def final_amount(
+    rules: Rules, ledger: list[MovementRecord], confirmations: list[Confirmation]
+) -> tuple[int, int, bool]:
+    """(final amount, platform balance, still waiting for an echo) of one coupon."""
+    ours = {c.instruction_id for c in confirmations if c.instruction_id}
+    echoes = [m for m in ledger if m.kind == "reinstatement" and m.request_id in ours]
+    waiting = any(
+        c.instruction_id and not any(m.request_id == c.instruction_id for m in echoes) for c in confirmations
+    )
+    platform = balance_at(ledger, rules.final_balance_at) + sum(
+        m.amount_yen for m in echoes if m.occurred_at >= rules.final_balance_at
+    )
+    late = sum(c.amount_yen for c in confirmations if c.decided_at >= rules.final_balance_at)
+    return max(platform, 0) + late, platform, waiting
 
 
 # --- the decision --------------------------------------------------------------------------------
@@ -187,59 +291,84 @@ def decide(
     sales: Iterable[SaleRecord],
     *,
     as_of: dt.datetime,
+    confirmations: Iterable[Confirmation] = (),
 ) -> dict[tuple[str, str], Decision]:
-    """Every (coupon, group) the rules find, as a first run at ``as_of`` would record it."""
+    """Every (coupon, group) the rules find at ``as_of``, with the people's confirmations."""
+    coupons = list(coupons)
     movements = list(movements)
+    sales = list(sales)
+    confirmations = list(confirmations)
+    in_scope = {c.inquiry_number for c in coupons if c.prefecture_code in rules.prefecture_codes}
     by_coupon: dict[str, list[MovementRecord]] = defaultdict(list)
     for m in movements:
         by_coupon[m.inquiry_number].append(m)
-    final_known = as_of >= rules.final_balance_at
 
     decisions: dict[tuple[str, str], Decision] = {}
-    known = set()
     for coupon in coupons:
-        known.add(coupon.inquiry_number)
-        ledger = by_coupon.get(coupon.inquiry_number, [])
-        if coupon.expires_on == rules.group_1_1_expires_on:
-            at_cutoff = balance_at(ledger, rules.group_1_1_cutoff_at)
-            if at_cutoff >= 1:
-                final = None
-                status = "extended"
-                if final_known:
-                    final = max(balance_at(ledger, rules.final_balance_at), 0)
-                    status = "payable" if final > 0 else "used_up"
-                decisions[(coupon.inquiry_number, "1-1")] = Decision(
-                    amount_yen=at_cutoff,
-                    route=route_1_1(coupon),
-                    status=status,
-                    cutoff_at=rules.group_1_1_cutoff_at,
-                    valid_until=rules.extension_valid_until,
-                    final_balance_yen=final,
-                )
-        if coupon.expires_on == rules.group_1_2_expires_on:
-            at_cutoff = balance_at(ledger, rules.group_1_2_cutoff_at)
-            if at_cutoff >= 1:
-                decisions[(coupon.inquiry_number, "1-2")] = Decision(
-                    amount_yen=at_cutoff,
-                    route="callcenter",
-                    status="found",
-                    cutoff_at=rules.group_1_2_cutoff_at,
-                    valid_until=None,
-                    final_balance_yen=None,
+        if coupon.inquiry_number not in in_scope:
+            continue
+        ledger = by_coupon[coupon.inquiry_number]
+        for category, expiry, cutoff, route, status, valid_until in (
+            (
+                "1-1",
+                rules.group_1_1_expires_on,
+                rules.group_1_1_cutoff_at,
+                route_1_1(coupon),
+                "extended",
+                rules.extension_valid_until,
+            ),
+            ("1-2", rules.group_1_2_expires_on, rules.group_1_2_cutoff_at, "callcenter", "found", None),
+        ):
+            if coupon.expires_on == expiry and as_of >= cutoff:
+                amount = balance_at(ledger, cutoff)
+                if amount >= 1:
+                    decisions[(coupon.inquiry_number, category)] = Decision(
+                        amount, route, status, cutoff, valid_until, None, {}, False
+                    )
+
+    if as_of >= rules.outage_end:
+        payments = standing_outage_payments(rules, movements, in_scope)
+        duplicates, taken = duplicate_deductions(rules, payments)
+        cash = paid_otherwise_deductions(rules, [p for p in payments if p.movement_id not in taken], sales)
+        confirmed = {(c.inquiry_number, c.category) for c in confirmations}
+        for category, found in (("2-2", duplicates), ("2-1", cash)):
+            for inquiry_number, entry in found.items():
+                extended = (inquiry_number, category) in confirmed
+                decisions[(inquiry_number, category)] = Decision(
+                    entry.amount_yen,
+                    "callcenter",
+                    "extended" if extended else "found",
+                    None,
+                    rules.extension_valid_until if extended else None,
+                    None,
+                    entry.evidence,
+                    False,
                 )
 
-    payments = [p for p in unreversed_outage_payments(rules, movements) if p.inquiry_number in known]
-    for category, amounts in (
-        ("2-2", duplicate_deductions(rules, payments)),
-        ("2-1", paid_otherwise_deductions(rules, payments, sales)),
-    ):
-        for inquiry_number, amount in amounts.items():
-            decisions[(inquiry_number, category)] = Decision(
-                amount_yen=amount,
-                route="callcenter",
-                status="found",
-                cutoff_at=None,
-                valid_until=None,
-                final_balance_yen=None,
+    if as_of >= rules.final_balance_at:
+        for inquiry_number in sorted({k[0] for k in decisions}):
+            extended = sorted(
+                (
+                    cat
+                    for (number, cat), d in decisions.items()
+                    if number == inquiry_number and d.status == "extended"
+                ),
+                key=CATEGORY_ORDER.index,
             )
+            if not extended:
+                continue
+            mine = [c for c in confirmations if c.inquiry_number == inquiry_number]
+            amount, platform, waiting = final_amount(rules, by_coupon[inquiry_number], mine)
+            if waiting:
+                continue
+            carrier, *others = extended
+            decisions[(inquiry_number, carrier)] = decisions[(inquiry_number, carrier)]._replace(
+                status="payable" if amount > 0 else "used_up",
+                final_balance_yen=amount,
+                needs_review=platform < 0,
+            )
+            for other in others:
+                decisions[(inquiry_number, other)] = decisions[(inquiry_number, other)]._replace(
+                    status="covered"
+                )
     return decisions

@@ -275,3 +275,45 @@ def test_a_long_transaction_elsewhere_does_not_make_every_tick_run_again(inciden
 
         # The run saw the movement: nothing is due although the older transaction still runs
         assert not eligibility_due(incident=incident, now=run.as_of)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_reads_one_repeatable_read_snapshot_the_one_its_checkpoint_records(incident) -> None:
+    # Given a run that looks, at every step, at its isolation and at what another commit did
+    coupon = CouponFactory()
+    seen: list[tuple[str, int]] = []
+
+    def look(step: str, done: int, total: int) -> None:
+        if step == "1-1":  # another session commits a movement while the run is under way
+            other = connection.copy()
+            try:
+                with other.cursor() as cursor:
+                    cursor.execute(
+                        "INSERT INTO coupons_couponmovement (movement_id, inquiry_number, kind, amount_yen, "
+                        "occurred_at) VALUES ('LATE1', %s, 'issue', 700, %s)",
+                        [coupon.pk, ISSUED_AT],
+                    )
+                    cursor.execute(
+                        "INSERT INTO coupons_ledgerchange (xact, scope, key, first_at, last_at) "
+                        "VALUES (pg_current_xact_id()::text::bigint, 'coupon', %s, %s, %s)",
+                        [coupon.pk, ISSUED_AT, ISSUED_AT],
+                    )
+                other.commit()
+            finally:
+                other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW transaction_isolation")
+            isolation = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM coupons_couponmovement")
+            seen.append((isolation, cursor.fetchone()[0]))
+
+    # When it runs
+    first = eligibility_run(incident=incident, as_of=AFTER_FINAL, progress=look)
+
+    # Then every step read the same snapshot, which did not contain the later commit
+    assert {isolation for isolation, _ in seen} == {"repeatable read"}
+    assert {count for _, count in seen} == {0}
+    # and the next run, from that checkpoint, re-decides the coupon the commit touched
+    again = eligibility_run(incident=incident, as_of=AFTER_FINAL, since=first.checkpoint)
+    assert (again.mode, again.coupons) == ("incremental", 1)
+    assert Entitlement.objects.get(coupon=coupon).amount_yen == 700

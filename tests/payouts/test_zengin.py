@@ -324,3 +324,34 @@ def test_the_reader_is_not_fooled() -> None:
         read_zengin(content[122:])  # no header
     with pytest.raises(ReadError):
         read_zengin(content.replace("ﾔﾏﾀﾞ ﾀﾛｳ ".encode("shift_jis"), " ﾔﾏﾀﾞ ﾀﾛｳ".encode("shift_jis")))
+
+
+# Values near the edges of each field, valid or not, for the two checks of a block to disagree on.
+FIELD_VALUES = st.fixed_dictionaries(
+    {
+        "bank_code": st.sampled_from(["0005", "9900"]),
+        "bank_name": st.sampled_from(["", "ﾐｽﾞﾎ", "ｱ" * 15, "ｱ" * 16, "ﾐｽﾞﾎ\r", "mizuho", "ﾐ\nｽﾞ"]),
+        "branch_code": st.sampled_from(["001", "408"]),
+        "branch_name": st.sampled_from(["", "ﾄｳｷﾖｳ", "ｼﾝｼﾞﾕｸ(ﾆｼ)", "東京", "ｰｰ"]),
+        "account_type": st.sampled_from(["ordinary", "current", "savings"]),
+        "account_number": st.sampled_from(["1234567", "1", "0", "0000000", "12345678", "12a", "", "１２"]),
+        "holder": st.sampled_from(["ﾔﾏﾀﾞ ﾀﾛｳ", " ﾔﾏﾀﾞ", "ｱ" * 30, "ｱ" * 31, "", "ﾔﾏﾀﾞ/ﾀﾛｳ", "ﾔ\r\nﾏ", "ｧ"]),
+        "amount_yen": st.sampled_from([1, 2000, 9_999_999_999, 10_000_000_000, 0, -5]),
+        "customer_code_1": st.sampled_from(["1", "", "1234567890", "12345678901", "x"]),
+        "customer_code_2": st.sampled_from(["", "9"]),
+        "new_code": st.sampled_from(["0", "1", "2", "3", ""]),
+        "transfer_kind": st.sampled_from(["7", "8", "9", ""]),
+    }
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(FIELD_VALUES, min_size=1, max_size=4))
+def test_the_fast_block_check_agrees_with_the_pattern(rows: list[dict]) -> None:
+    from payouts.zengin import _DATA_BLOCK, _block_fits, _encode_zengin_set, _format_block
+
+    block = [Transfer(**row) for row in rows]
+    data = _encode_zengin_set("\r\n".join(_format_block(block)) + "\r\n")
+    if data is None:
+        return  # a character outside the one-byte range: refused before either check
+    assert _block_fits(data, block) == bool(_DATA_BLOCK.fullmatch(data))
