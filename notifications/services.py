@@ -262,7 +262,6 @@ def message_send(*, message_id: int) -> SendOutcome:
         message,
         note="sent",
         status=Message.Status.SENT,
-        body=F("body_shown"),  # the code has done its work: it is not kept
         provider_id=provider_id[:200],
         sent_at=Now(),
         last_error="",
