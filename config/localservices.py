@@ -95,6 +95,7 @@ def run(env: dict[str, str]) -> int:
     port = env.get("PORT", "8000")
     _manage(env, "migrate", "--no-input")
     _manage(env, "setup_demo")
+    _manage(env, "site_examples")  # a demo coupon for each answer of the site's coupon check
     procs = {
         "web": subprocess.Popen(
             [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],

@@ -7,6 +7,7 @@ import enum
 from zoneinfo import ZoneInfo
 
 from claims.models import Incident
+from claims.services import applications as rules
 from config import clock
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -19,8 +20,11 @@ class Window(enum.StrEnum):
 
 
 def current_incident() -> Incident | None:
-    """The site speaks for the first (today: the only) incident, as the staff dashboard does."""
-    return Incident.objects.order_by("pk").first()
+    """The incident the services serve (the API and the pages speak for the same one)."""
+    try:
+        return rules.current_incident()
+    except Incident.DoesNotExist:
+        return None
 
 
 def window_state(incident: Incident, at: dt.datetime | None = None) -> Window:

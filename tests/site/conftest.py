@@ -129,5 +129,7 @@ def phone(request, phone_factory) -> Phone:
     return phone_factory(request.param)
 
 
-# The incident row, re-created after a transactional test's flush.
+# The incident row (re-created after a transactional test's flush), coupons with entitlements and
+# the API's limits reset: the same fixtures as the API's tests.
+from tests.claims.applications.conftest import _limits_reset, entitled_coupon  # noqa: E402, F401
 from tests.claims.conftest import incident  # noqa: E402, F401

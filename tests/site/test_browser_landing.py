@@ -25,9 +25,11 @@ def test_landing_says_what_happened_and_when_the_call_center_opens(phone, incide
         assert "2023年2月24日（金）" in text
         assert "0120-479-249" in text
         assert "ただいま受付時間外です。次の受付開始は 4月10日（月）10:00 です。" in text
+        assert "申請をはじめる" in text
     else:
         assert "24 February 2023" in text
         assert "The call center is closed now. It opens next on Mon 10 Apr, 10:00." in text
+        assert "Start your application" in text
     phone.shot("landing-closed-call-center")
 
     clock_at(jst(2023, 3, 25, 11))  # Saturday in March: open
@@ -45,6 +47,6 @@ def test_language_switch_is_a_form_that_needs_no_script(phone_factory, incident,
     assert phone.page.locator("html").get_attribute("lang") == "ja"
     phone.page.get_by_role("button", name="English").click()
     assert phone.page.locator("html").get_attribute("lang") == "en"
-    assert "Compensation for the region PAY outage" in phone.text()
+    assert "Start your application" in phone.text()
     phone.page.get_by_role("button", name="日本語").click()
     assert phone.page.locator("html").get_attribute("lang") == "ja"

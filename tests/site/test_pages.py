@@ -10,7 +10,7 @@ from tests.factories import jst
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/"]
+PAGES = ["/", "/apply/coupon/", "/status/"]
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +46,17 @@ def test_public_pages_forbid_inline_script_and_send_hsts_and_referrer_policy(cli
 def test_every_form_carries_a_csrf_token(client, path):
     html = client.get(path, follow=True).content.decode()
     forms = re.findall(r"<form\b.*?</form>", html, flags=re.S)
-    assert forms  # the language switch at least
+    assert forms
     for form in forms:
         assert 'name="csrfmiddlewaretoken"' in form
+
+
+def test_a_post_without_the_csrf_token_is_refused(incident):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post("/status/", {"reference_number": "AAAA-BBBB-CC", "contact": "090-1234-5678"})
+    assert response.status_code == 403
 
 
 def test_only_the_staff_admin_may_use_inline_styles(client):
@@ -61,7 +69,19 @@ def test_only_the_staff_admin_may_use_inline_styles(client):
 def test_staff_no_longer_land_on_the_home_page(client):
     response = client.get("/")
     assert response.status_code == 200
-    assert "region PAY 障害の補償について" in response.content.decode()
+    assert "申請をはじめる" in response.content.decode()
+
+
+def test_apply_outside_the_window_says_so_and_offers_no_form(client, monkeypatch):
+    monkeypatch.setenv("PORTAL_NOW", jst(2023, 3, 21, 12).isoformat())
+    response = client.get("/apply/", follow=True)
+    html = response.content.decode()
+    assert "申請の受付はまだ始まっていません" in html
+    assert "coupon-inquiry_number" not in html
+    monkeypatch.setenv("PORTAL_NOW", jst(2023, 5, 1, 0, 0).isoformat())
+    html = client.get("/apply/coupon/").content.decode()
+    assert "申請の受付は終了しました" in html
+    assert "coupon-inquiry_number" not in html
 
 
 def test_english_through_the_language_switch(client):

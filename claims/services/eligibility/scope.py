@@ -65,24 +65,19 @@ DIRTY_COUPONS = [
     SELECT DISTINCT key FROM coupons_ledgerchange WHERE {NOT_SEEN} AND scope = 'coupon'
     ON CONFLICT DO NOTHING
     """,
-    # Decisions waiting for their final amount (an agent's confirmation after the final instant)
-    # or for the echo of a reinstatement; decisions a person resolved or reinstated since.
+    # Decisions waiting for their final amount (an agent's confirmation after the final instant;
+    # not while a flag holds them: the flag's resolution makes them wait again) or for the echo
+    # of a reinstatement. (A flag clears when its coupon's data changes — dirty then — or, for
+    # 2-x, when the outage is walked again: see DIRTY_BY_DEDUCTIONS.)
     """
     INSERT INTO elig_dirty
     SELECT e.inquiry_number FROM claims_entitlement e
     WHERE e.incident_id = %(incident)s AND e.status = 'extended' AND e.final_balance_yen IS NULL
-      AND %(now)s >= %(final)s
+      AND NOT e.needs_review AND %(now)s >= %(final)s
     UNION
     SELECT e.inquiry_number
     FROM claims_instruction i JOIN claims_entitlement e ON e.id = i.entitlement_id
     WHERE e.incident_id = %(incident)s AND i.action = 'reinstate' AND i.applied_at IS NULL
-    UNION
-    SELECT e.inquiry_number FROM claims_entitlement e
-    WHERE e.incident_id = %(incident)s AND e.needs_review
-    UNION
-    SELECT e.inquiry_number
-    FROM claims_reinstatement r JOIN claims_entitlement e ON e.id = r.entitlement_id
-    WHERE e.incident_id = %(incident)s AND r.decided_at >= %(final)s
     ON CONFLICT DO NOTHING
     """,
 ]
@@ -114,6 +109,10 @@ SELECT x.inquiry_number FROM (
 LEFT JOIN claims_entitlement e
   ON e.incident_id = %(incident)s AND e.inquiry_number = x.inquiry_number AND e.category = x.category
 WHERE e.id IS NULL OR e.amount_yen <> x.amount_yen OR e.evidence <> x.evidence OR e.status = 'withdrawn'
+   OR e.needs_review
+UNION
+SELECT e.inquiry_number FROM claims_entitlement e
+WHERE e.incident_id = %(incident)s AND e.category IN ('2-1', '2-2') AND e.needs_review
 UNION
 SELECT e.inquiry_number FROM claims_entitlement e
 WHERE e.incident_id = %(incident)s AND e.category IN ('2-1', '2-2')
