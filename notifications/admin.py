@@ -53,7 +53,7 @@ class MessageAdmin(admin.ModelAdmin):
         "language",
         "reference",
         "subject",
-        "body",
+        "body_shown",
         "status",
         "attempts",
         "next_attempt_at",

@@ -43,7 +43,10 @@ class Message(models.Model):
     template = models.CharField(max_length=100)
     language = models.CharField(max_length=8, default="ja")
     subject = models.CharField("件名", max_length=200)
-    body = models.TextField("本文")
+    body = models.TextField("本文")  # what is sent
+    # The body with secret context values (a verification code: NOTIFY_SECRET_CONTEXT_KEYS) masked:
+    # what staff see.
+    body_shown = models.TextField("本文（表示用）", blank=True, default="")
     reference = models.CharField("案件の参照番号", max_length=64, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField("送信試行回数", default=0)

@@ -39,6 +39,7 @@ from notifications.phones import mobile_e164
 logger = logging.getLogger(__name__)
 
 _TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,100}")
+SECRET_MASK = "●●●●●●"  # noqa: S105 - what a secret is shown as, not a secret
 
 
 class MessageInvalid(ValueError):
@@ -113,6 +114,12 @@ def message_enqueue(
     """
     recipient = _recipient(channel, to)
     subject, body = message_render(template=template, language=language, context=context)
+    secrets = {key: SECRET_MASK for key in settings.NOTIFY_SECRET_CONTEXT_KEYS if key in context}
+    shown_subject, body_shown = message_render(
+        template=template, language=language, context={**context, **secrets}
+    )
+    if shown_subject != subject:
+        raise MessageInvalid(f"template {template!r} puts a secret ({', '.join(secrets)}) in the subject")
     with transaction.atomic():
         message = Message.objects.create(
             channel=channel,
@@ -121,6 +128,7 @@ def message_enqueue(
             language=language,
             subject=subject[:200],
             body=body,
+            body_shown=body_shown,
             reference=str(reference)[:64],
         )
         message.refresh_from_db(fields=["status", "next_attempt_at", "created_at", "updated_at"])

@@ -25,7 +25,7 @@ def failed_message(settings) -> Message:
         channel="sms",
         to="090-1234-5678",
         template="verification_code",
-        context={"code": "123456", "minutes": 30},
+        context={"code": "480517", "minutes": 30},
         reference="RP-7K3M-9Q2X",
     )
     message_send(message_id=message.pk)
@@ -55,6 +55,10 @@ def test_the_list_masks_recipients_and_offers_no_edits(
     assert "RP-7K3M-9Q2X" in html
     assert reverse("admin:notifications_message_add") not in html
     assert "resend_failed" not in html  # no resend permission, no action
+    shown = staff.get(reverse("admin:notifications_message_change", args=[failed_message.pk]))
+    assert shown.status_code == 200
+    assert "確認コード：●●●●●●" in shown.content.decode()
+    assert "480517" not in shown.content.decode()  # staff never see a traveller's code
     detail = staff.post(reverse("admin:notifications_message_change", args=[failed_message.pk]), {"to": "x"})
     assert detail.status_code == 403
     failed_message.refresh_from_db()

@@ -102,7 +102,9 @@ def test_enqueue_writes_a_pending_row_with_the_rendered_message(
     assert message.status == Message.Status.PENDING
     assert message.to == "+819012345678"
     assert message.subject == "【地域クーポン補償】確認コードのお知らせ"
-    assert "123456" in message.body
+    assert "123456" in message.body  # to be sent
+    assert "123456" not in message.body_shown  # what staff see
+    assert "確認コード：●●●●●●" in message.body_shown
     assert message.reference == "42"
     assert message.attempts == 0
     assert len(callbacks) == 1  # the send waits for the commit
@@ -421,3 +423,14 @@ def test_senders_racing_for_one_message_send_it_once(settings) -> None:
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("sent", 2)
     assert list(message.status_changes.values_list("to_status", flat=True)) == ["sending", "sent"]
+
+
+@pytest.mark.django_db
+def test_a_template_that_puts_a_secret_in_the_subject_is_refused(settings, outbox_dir: Path) -> None:
+    settings.NOTIFY_SECRET_CONTEXT_KEYS = ("reference_number",)
+    with pytest.raises(MessageInvalid, match="subject"):
+        enqueue_code(
+            template="application_confirmation",
+            context={"reference_number": "RP-7K3M-9Q2X", "site_url": "https://example.jp/"},
+        )
+    assert Message.objects.count() == 0
