@@ -1067,20 +1067,22 @@ def application_status_lookup(*, reference_number: object, contact: object) -> S
     unknown reference from a wrong contact."""
     reference = normalize_reference(reference_number) or "!"  # "!" is never a reference: same query
     forms = _contact_forms(contact) or [""]
-    application = (
-        Application.objects.select_related("incident")
-        .filter(reference_number=reference, status=Status.SUBMITTED)
+    # Only two plain values come back, found or not: building a model instance (and its incident)
+    # for a known reference alone was a measurable half millisecond.
+    row = (
+        Application.objects.filter(reference_number=reference, status=Status.SUBMITTED)
+        .values_list("pk", "phone", "email")
         .first()
     )
-    stored = application.contact if application is not None else _DUMMY_CONTACT
+    stored = (str(row[1]) if row[1] else row[2]) if row is not None else _DUMMY_CONTACT
     matched = False
     for form in forms:
         matched |= hmac.compare_digest(
             hashlib.sha256(stored.encode()).digest(), hashlib.sha256(form.encode()).digest()
         )
-    if application is None or not matched:
+    if row is None or not matched:
         return None
-    return _status_answer(application)
+    return _status_answer(Application.objects.select_related("incident").get(pk=row[0]))
 
 
 # --- Staff dashboard ----------------------------------------------------------------------------
