@@ -114,10 +114,7 @@ def run(env: dict[str, str]) -> int:
         ),
     }
     _say(f"portal:  http://127.0.0.1:{port}/  (staff admin: http://127.0.0.1:{port}/admin/)")
-    _say(
-        "demo logins: operations / operations-demo-2023 · callcenter / callcenter-demo-2023 · "
-        "admin / admin-demo-2023"
-    )
+    _say("demo logins: <role> / <role>-demo-2023 and a code (each account's TOTP key is printed above)")
     _say(f"clock pinned to {env['PORTAL_NOW']} (PORTAL_NOW); Ctrl-C stops web, worker and beat")
     stopping = []
 
