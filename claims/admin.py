@@ -389,9 +389,33 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             "status": dict(Entitlement.Status.choices),
         }
         by_category = {}
+        # What the page adds up is money the portal owes or may owe: an entitlement rejected,
+        # withdrawn, used up or paid under another category of its coupon owes nothing.
+        owed_statuses = {Entitlement.Status.EXTENDED, Entitlement.Status.PAYABLE}
+        pending_statuses = {Entitlement.Status.FOUND}
+        totals = {
+            "payable": {"count": 0, "final": 0},
+            "extended": {"count": 0, "amount": 0},
+            "found": {"count": 0, "amount": 0},
+            "none": {"count": 0},
+        }
         for row in rows:
             for key in ("category", "route", "status"):
                 row[f"{key}_label"] = labels[key][row[key]]
+            status = row["status"]
+            if status == Entitlement.Status.PAYABLE:
+                totals["payable"]["count"] += row["count"]
+                totals["payable"]["final"] += row["final"] or 0
+            elif status == Entitlement.Status.EXTENDED:
+                totals["extended"]["count"] += row["count"]
+                totals["extended"]["amount"] += row["amount"] or 0
+            elif status in pending_statuses:
+                totals["found"]["count"] += row["count"]
+                totals["found"]["amount"] += row["amount"] or 0
+            else:
+                totals["none"]["count"] += row["count"]
+            if status not in owed_statuses | pending_statuses:
+                continue
             total = by_category.setdefault(
                 row["category"], {"label": row["category_label"], "count": 0, "amount": 0, "final": 0}
             )
@@ -410,11 +434,7 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
             "incident": incident,
             "rows": rows,
             "chart": chart,
-            "totals": {
-                "count": sum(t["count"] for t in chart),
-                "amount": sum(t["amount"] for t in chart),
-                "final": sum(t["final"] for t in chart),
-            },
+            "totals": totals,
             "review_count": Entitlement.objects.filter(incident=incident, needs_review=True).count(),
             "last_run": EligibilityRun.objects.filter(incident=incident).first(),
             "rules_changed_at": _rules_changed_after_last_run(incident),

@@ -128,6 +128,35 @@ def test_dashboard_shows_counts_and_yen_per_group_to_staff_only(client, staff, l
     assert "補償の状況" in page.content.decode()
 
 
+def test_dashboard_totals_count_only_money_owed_not_rejected_or_used_up(
+    client, staff, ledger, monkeypatch
+) -> None:
+    # Given the 1-1 coupon payable (2,000) and the 2-2 candidate rejected, plus a used-up 1-1 coupon.
+    spent = CouponFactory(inquiry_number="CB0000000033", expires_on=dt.date(2023, 2, 24))
+    MovementFactory(coupon=spent, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 23, 10))
+    MovementFactory(
+        coupon=spent, kind="payment", amount_yen=-3000, store=StoreFactory(), occurred_at=jst(2023, 3, 10, 10)
+    )
+    _run(monkeypatch)
+    Entitlement.objects.filter(coupon=ledger["twice"]).update(status=Entitlement.Status.REJECTED)
+    assert Entitlement.objects.get(coupon=spent).status == Entitlement.Status.USED_UP
+    login_verified(client, staff["operations"])
+
+    # When operations look at the dashboard
+    page = client.get(reverse("admin:claims_dashboard"))
+
+    # Then only the payable 2,000 yen is money owed; the rejected 800 and the used-up coupon are not.
+    totals = page.context["totals"]
+    assert totals["payable"] == {"count": 1, "final": 2000}
+    assert totals["extended"] == {"count": 0, "amount": 0}
+    assert totals["found"] == {"count": 0, "amount": 0}
+    assert totals["none"] == {"count": 2}
+    assert {bar["code"]: bar["amount"] for bar in page.context["chart"]} == {"1-1": 2000}
+    body = page.content.decode()
+    assert "支払対象（最終残高が確定）" in body
+    assert "2,000 円" in body
+
+
 def test_csv_downloads_stream_the_same_rows_as_the_commands(client, staff, ledger, monkeypatch) -> None:
     _run(monkeypatch)
     login_verified(client, staff["operations"])
