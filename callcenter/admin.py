@@ -22,7 +22,6 @@ from callcenter.lookups import (
     JST,
     check_answers,
     coupon_overview,
-    current_incident,
     find_coupon,
     search_stores,
     stores_used,
@@ -46,6 +45,7 @@ from callcenter.services import (
     call_decision_reopen,
     extension_request_deadline_passed,
 )
+from claims.admin import IncidentChoice, _choose_incident, chosen_incident
 from claims.models import Entitlement
 from config import clock
 
@@ -117,9 +117,12 @@ class CallCaseAdmin(admin.ModelAdmin):
         """ONE box: the inquiry number in any shape → the coupon and everything about it."""
         if not request.user.has_perm(VIEW):
             raise PermissionDenied
-        incident = current_incident()
+        try:
+            incident = chosen_incident(request)
+        except IncidentChoice:
+            return _choose_incident(request, self.admin_site)
         if request.method == "POST":
-            if not request.user.has_perm("callcenter.add_callcase") or incident is None:
+            if not request.user.has_perm("callcenter.add_callcase"):
                 raise PermissionDenied
             form = CaseForm(request.POST)
             if form.is_valid():
@@ -333,7 +336,10 @@ class CallCaseAdmin(admin.ModelAdmin):
         1-2 requests against the deadline."""
         if not request.user.has_perm(VIEW):
             raise PermissionDenied
-        incident = current_incident()
+        try:
+            incident = chosen_incident(request)
+        except IncidentChoice:
+            return _choose_incident(request, self.admin_site)
         now = clock.now()
         today_start = now.astimezone(JST).replace(hour=0, minute=0, second=0, microsecond=0)
         open_cases = list(
@@ -362,7 +368,7 @@ class CallCaseAdmin(admin.ModelAdmin):
             .order_by("-total", "decided_by__username")
         )
         requests_1_2 = {}
-        if incident is not None:
+        if incident:
             group = Entitlement.objects.filter(incident=incident, category=Entitlement.Category.LEFT_1_2)
             requests_1_2 = {
                 "deadline": incident.group_1_2_request_deadline,

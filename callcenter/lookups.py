@@ -33,10 +33,6 @@ MAX_ROWS = 200  # movements of the outage shown at most (the rest: the coupon's 
 AROUND_ROWS = 20  # movements shown before and after the outage's
 
 
-def current_incident() -> Incident | None:
-    return Incident.objects.order_by("pk").first()
-
-
 # --- finding the coupon --------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from django.db.models import Q
 
 from callcenter.models import CallCase, CallCaseEvent, CallDecision
 from claims.models import Entitlement, Incident, Instruction, Reinstatement
+from claims.services.reinstatements import ReinstatementError, reinstatable_movement_ids, reinstatement_decide
 from claims.services.transitions import TransitionError, entitlement_transition
 from config import clock
 from coupons.inquiry import is_valid, normalize_inquiry_number
@@ -247,15 +248,6 @@ def _lock(*, case_id: int, entitlement_id: int) -> tuple[CallCase, Entitlement]:
     return case, entitlement
 
 
-def _reinstatable_movement_ids(entitlement: Entitlement) -> list[str]:
-    """The payments the engine's evidence says were wrongly deducted: for 2-2 the duplicates after
-    the first payment, for 2-1 the payments matched by a till receipt."""
-    evidence = entitlement.evidence or {}
-    if entitlement.category == Category.DUPLICATE_2_2:
-        return list(evidence.get("duplicate_movement_ids") or [])
-    return list(evidence.get("movement_ids") or [])
-
-
 def _platform_open(incident: Incident) -> bool:
     """Before the final instant the platform still runs the coupon and applies instructions."""
     return clock.now() < incident.final_balance_at
@@ -279,38 +271,21 @@ def _extend(entitlement: Entitlement, *, actor, note: str, instruct: bool = True
 
 
 def _reinstate(decision: CallDecision) -> None:
-    """One reinstatement instruction for the decision (before the final instant only) and one
-    :class:`~claims.models.Reinstatement` row per payment movement: the engine's unique constraint
-    on the movement makes sure no payment is given back twice, whatever the channel."""
-    entitlement = decision.entitlement
-    incident = entitlement.incident
-    instruction = None
-    if decision.amount_yen > 0 and _platform_open(incident):
-        instruction = Instruction.objects.create(
-            instruction_id=f"{incident.code}:{entitlement.category}:reinstate:{entitlement.coupon_id}",
-            entitlement=entitlement,
-            action=Instruction.Action.REINSTATE,
-            amount_yen=decision.amount_yen,
-            decided_at=clock.now(),
-        )
-    amounts = dict(
-        CouponMovement.objects.filter(movement_id__in=decision.movement_ids).values_list(
-            "movement_id", "amount_yen"
-        )
-    )
-    Reinstatement.objects.bulk_create(
-        Reinstatement(
-            entitlement=entitlement,
-            movement_id=movement_id,
-            amount_yen=-amounts[movement_id],
+    """Reinstate the decision's payments through the rules' room's one writer of reinstatements
+    (:func:`~claims.services.reinstatements.reinstatement_decide`): one row per payment movement,
+    never twice for a movement whatever the channel, and the instruction to the platform before
+    the final instant. The entitlement is already extended (``_extend``), so it is not moved again.
+    The person recorded is the agent who decided; an approval is in the case's timeline."""
+    try:
+        reinstatement_decide(
+            entitlement_id=decision.entitlement_id,
+            movement_ids=list(decision.movement_ids),
+            actor=decision.decided_by,
             channel=Reinstatement.Channel.CALLCENTER,
-            decided_at=decision.approved_at or decision.decided_at,
-            decided_by=decision.decided_by,
-            instruction=instruction,
             note=f"コールセンター 対応 #{decision.case_id}",
         )
-        for movement_id in decision.movement_ids
-    )
+    except ReinstatementError as exc:
+        raise DecisionError(str(exc)) from exc
 
 
 def _apply(decision: CallDecision, *, actor) -> None:
@@ -409,7 +384,7 @@ def call_case_confirm(
             )
         if entitlement.needs_review:
             raise DecisionError("この候補は要確認です。要確認を解消してから確認してください")
-        evidence_ids = _reinstatable_movement_ids(entitlement)
+        evidence_ids = reinstatable_movement_ids(entitlement)
         chosen = list(dict.fromkeys(movement_ids)) if movement_ids is not None else evidence_ids
         if not chosen:
             raise DecisionError("戻入する取引を選んでください")

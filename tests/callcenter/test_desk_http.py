@@ -232,3 +232,31 @@ def test_store_search_uses_the_trigram_index(incident: Incident) -> None:
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
     assert "store_search_name_trgm" in plan
+
+
+@pytest.mark.django_db
+def test_with_two_incidents_the_intake_asks_which_and_opens_the_case_on_the_one_named(
+    incident: Incident, call_day
+) -> None:
+    # Given a second incident (a later outage) beside the 2023-02-24 one
+    numbers = build_ledger()
+    later = Incident.objects.get(pk=incident.pk)
+    later.pk = None
+    later.code, later.name = "regionpay-2024-01-01", "2024年1月1日の障害"
+    later.save()
+    client = _client(agent())
+
+    # When the agent opens the intake page without naming one, the page asks which
+    asked = client.get(reverse("admin:callcenter_intake"), {"q": numbers["dup"]})
+    assert "障害を選んでください" in asked.content.decode()
+    assert not CallCase.objects.exists()
+
+    # Then a case opened from the page of the later incident belongs to that incident
+    page = client.get(reverse("admin:callcenter_intake"), {"q": numbers["dup"], "incident": later.pk})
+    assert f'name="incident" value="{later.pk}"' in page.content.decode()
+    response = client.post(
+        reverse("admin:callcenter_intake"),
+        {"incident": later.pk, "inquiry_number": numbers["dup"], "caller_name": "山田", "group": "2-2"},
+    )
+    assert response.status_code == 302
+    assert CallCase.objects.get().incident_id == later.pk
