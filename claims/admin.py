@@ -141,7 +141,9 @@ class IncidentAdmin(admin.ModelAdmin):
                     "final_balance_at",
                     "application_opens_on",
                     "application_deadline",
+                    "links_from",
                     "receipt_deadline",
+                    "transfers_from",
                 ]
             },
         ),

@@ -7,6 +7,8 @@ turns the platform mirror into :class:`Entitlement` rows: one per coupon and gro
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -64,7 +66,22 @@ class Incident(models.Model):
     )
     application_opens_on = models.DateField("特設サイト開設日")
     application_deadline = models.DateField("申請期限")
-    receipt_deadline = models.DateField("受取期限")
+    receipt_deadline = models.DateField(
+        "受取期限",
+        default=dt.date(2023, 5, 31),
+        help_text="この日の終わり（日本時間）まで受取サイトでポイントを選べます。受取URLもこの日で失効します",
+    )
+    # Payouts (issue #10): the dates the notice gives, as data. Cut-offs are read in Asia/Tokyo.
+    links_from = models.DateField(
+        "受取URLの送付開始日",
+        default=dt.date(2023, 4, 3),
+        help_text="告知は「4月上旬」。この日（日本時間）から受取URLを送ります",
+    )
+    transfers_from = models.DateField(
+        "返金振込の開始日",
+        default=dt.date(2023, 5, 15),
+        help_text="告知は「5月中旬」。この日（日本時間）以降の振込指定日で振込データを作ります",
+    )
     # Every change is kept by the audit trail's triggers (staff.models.IncidentEvent, pghistory).
 
     class Meta:

@@ -1,13 +1,17 @@
 """payouts: money leaving the portal (see ../shared/DESIGN.md).
 
-So far it holds the portal's own bank account, which the header of every Zengin transfer file
-names (依頼人). Payouts, batches and their approvals come with issue #10's later parts.
+:class:`Payout` is what happens to one payable entitlement's final balance: gift points through a
+receipt link, or a refund by bank transfer. Its status moves only through
+``payouts.services.transitions`` (the table there; a trigger holds raw SQL to it too), each move
+recorded as a :class:`PayoutStatusChange` with its actor. :class:`RequesterAccount` is the
+portal's own bank account, which the header of every Zengin transfer file names (依頼人).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -93,3 +97,143 @@ class RequesterAccount(models.Model):
             account_type=AccountType(self.account_type),
             account_number=self.account_number,
         )
+
+
+POINTS_STATUSES = ["created", "link_sent", "chosen", "ordered", "delivered", "expired"]
+BANK_STATUSES = ["awaiting_bank_details", "ready", "in_batch", "approved", "transferred", "returned"]
+
+
+class Payout(models.Model):
+    """One payable entitlement's money on its way out: created set-based once the clock passes the
+    incident's final-balance instant (``run_payouts``), one per entitlement and one per coupon.
+    The amount is the entitlement's final balance at creation and never changes afterwards."""
+
+    class Method(models.TextChoices):
+        POINTS = "points", "ギフトポイント"
+        BANK = "bank", "銀行振込"
+
+    class Status(models.TextChoices):
+        # Gift points: created → link_sent → chosen → ordered → delivered, or expired at the deadline.
+        CREATED = "created", "受取URLの送付待ち"
+        LINK_SENT = "link_sent", "受取URL送付済み（選択待ち）"
+        CHOSEN = "chosen", "ブランド選択済み（発注待ち）"
+        ORDERED = "ordered", "発注済み"
+        DELIVERED = "delivered", "ポイント送付済み"
+        EXPIRED = "expired", "受取期限切れ"
+        # Bank transfer: awaiting_bank_details → ready → in_batch → approved → transferred; a
+        # returned transfer goes back to awaiting_bank_details until the account is corrected.
+        AWAITING_BANK_DETAILS = "awaiting_bank_details", "口座情報の確認待ち"
+        READY = "ready", "振込可能（バッチ待ち）"
+        IN_BATCH = "in_batch", "振込バッチに登録済み"
+        APPROVED = "approved", "振込承認済み"
+        TRANSFERRED = "transferred", "振込済み"
+        RETURNED = "returned", "組戻し（口座の訂正待ち）"
+
+    class Brand(models.TextChoices):
+        AMAZON = "amazon", "Amazon ギフトカード"
+        PONTA = "ponta", "Ponta ポイント"
+        PAYPAY = "paypay", "PayPay ポイント"
+        EDY = "edy", "EdyギフトID"
+        NANACO = "nanaco", "nanacoギフト"
+
+    class ContactChannel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "メール"
+
+    entitlement = models.OneToOneField(
+        "claims.Entitlement", on_delete=models.PROTECT, related_name="payout", verbose_name="補償対象"
+    )
+    incident = models.ForeignKey(
+        "claims.Incident", on_delete=models.PROTECT, related_name="payouts", verbose_name="障害"
+    )
+    # The coupon, denormalised for reports and for "a coupon is paid once" below.
+    inquiry_number = models.CharField("お問合せ番号", max_length=32, db_collation="C")
+    method = models.CharField("支払方法", max_length=8, choices=Method.choices)
+    amount_yen = models.PositiveIntegerField("支払額（円）")
+    status = models.CharField("状態", max_length=24, choices=Status.choices)
+    application = models.ForeignKey(
+        "claims.Application",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payouts",
+        verbose_name="申請",
+    )
+    bank_account = models.ForeignKey(
+        "claims.BankAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payouts",
+        verbose_name="振込先口座",
+    )
+    # Where links and reminders go: the application's contact, else the app's registered one.
+    # Plain, as the application and the coupon hold it (E.164 for SMS).
+    contact_channel = models.CharField("連絡方法", max_length=8, choices=ContactChannel.choices, blank=True)
+    contact = models.CharField("連絡先", max_length=254, blank=True)
+    brand = models.CharField("選択したブランド", max_length=8, choices=Brand.choices, blank=True)
+    created_at = models.DateTimeField("作成日時")
+    updated_at = models.DateTimeField("更新日時")
+
+    class Meta:
+        verbose_name = "支払"
+        verbose_name_plural = "支払"
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["incident", "method", "status"], name="payout_method_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "inquiry_number"], name="payout_once_per_coupon"),
+            models.CheckConstraint(condition=Q(amount_yen__gt=0), name="payout_amount_yen_gt_0"),
+            models.CheckConstraint(
+                condition=(Q(method="points") & Q(status__in=POINTS_STATUSES))
+                | (Q(method="bank") & Q(status__in=BANK_STATUSES)),
+                name="payout_status_by_method",
+            ),
+            # A brand is the traveller's choice of gift points: none before it, always after it.
+            models.CheckConstraint(
+                condition=(Q(brand="") & ~Q(status__in=["chosen", "ordered", "delivered"]))
+                | (
+                    Q(method="points")
+                    & Q(brand__in=["amazon", "ponta", "paypay", "edy", "nanaco"])
+                    & Q(status__in=["chosen", "ordered", "delivered", "expired"])
+                ),
+                name="payout_brand_by_status",
+            ),
+            # Money leaves by transfer only to an account on record.
+            models.CheckConstraint(
+                condition=~Q(status__in=["ready", "in_batch", "approved", "transferred"])
+                | Q(bank_account__isnull=False),
+                name="payout_transfer_has_account",
+            ),
+            models.CheckConstraint(
+                condition=(Q(contact_channel="") & Q(contact=""))
+                | (Q(contact_channel__in=["sms", "email"]) & ~Q(contact="")),
+                name="payout_contact_with_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inquiry_number} {self.get_method_display()} ¥{self.amount_yen:,}"
+
+
+class PayoutStatusChange(models.Model):
+    payout = models.ForeignKey(
+        Payout, on_delete=models.CASCADE, related_name="status_changes", verbose_name="支払"
+    )
+    from_status = models.CharField("変更前", max_length=24, blank=True)
+    to_status = models.CharField("変更後", max_length=24)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, verbose_name="担当者"
+    )
+    note = models.TextField("メモ", blank=True)
+    at = models.DateTimeField("日時")
+
+    class Meta:
+        verbose_name = "支払の状態の変更"
+        verbose_name_plural = "支払の状態の変更"
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        labels = dict(Payout.Status.choices)
+        return f"{labels.get(self.from_status, '（新規）')} → {labels.get(self.to_status, self.to_status)}"
