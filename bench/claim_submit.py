@@ -84,6 +84,7 @@ def _gunicorn(url: str, workers: int, threads: int) -> subprocess.Popen[bytes]:
         DJANGO_SECURE_SSL_REDIRECT="0",
         CELERY_TASK_DEFAULT_QUEUE=QUEUE,
         PORTAL_NOW=NOW,
+        PORTAL_CLOCK_PINNABLE="1",  # the bench (not production) pins the clock inside the window
         LOG_LEVEL="WARNING",
     )
     server = subprocess.Popen(

@@ -120,7 +120,9 @@ def message_enqueue(
     )
     if shown_subject != subject:
         raise MessageInvalid(f"template {template!r} puts a secret ({', '.join(secrets)}) in the subject")
-    with transaction.atomic():
+    # No savepoint of its own: a failure here fails the caller's transaction anyway. The INSERT
+    # returns the columns the database fills (db_default), so the row needs no second read.
+    with transaction.atomic(savepoint=False):
         message = Message.objects.create(
             channel=channel,
             to=recipient,
@@ -131,7 +133,6 @@ def message_enqueue(
             body_shown=body_shown,
             reference=str(reference)[:64],
         )
-        message.refresh_from_db(fields=["status", "next_attempt_at", "created_at", "updated_at"])
         _record(message, from_status="", actor=None, note="enqueued")
         # robust: a broker that is down at commit must not turn a committed decision into an
         # error page; the sweep sends the row instead.
