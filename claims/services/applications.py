@@ -35,9 +35,9 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import JSONObject
