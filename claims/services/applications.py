@@ -367,23 +367,26 @@ class Outcome:
     WINDOW_CLOSED = "window_closed"
 
 
+def _day(value: dt.date) -> Text:
+    """A date of the incident in a sentence: 4月3日 / 2023-04-03."""
+    return Text(f"{value.month}月{value.day}日", value.isoformat())
+
+
 def outcome_message(outcome: str, *, incident: Incident | None = None) -> Text:
-    opens = closes = ""
-    if incident is not None:
-        opens = f"{incident.application_opens_on.month}月{incident.application_opens_on.day}日"
-        closes = f"{incident.application_deadline.month}月{incident.application_deadline.day}日"
-    en_opens = incident.application_opens_on.isoformat() if incident else ""
-    en_closes = incident.application_deadline.isoformat() if incident else ""
+    blank = Text("", "")
+    opens = _day(incident.application_opens_on) if incident else blank
+    closes = _day(incident.application_deadline) if incident else blank
+    links = _day(incident.links_from) if incident else blank
     messages = {
         Outcome.APPLY: Text(
             "このクーポンは補償の対象です。このまま申請に進んでください。",
             "This coupon is covered. Please go on with the application.",
         ),
         Outcome.NO_APPLICATION_NEEDED: Text(
-            "申請は不要です。アプリに登録された連絡先へ、4月上旬から受取サイトのご案内をお送りします。"
+            f"申請は不要です。アプリに登録された連絡先へ、{links.ja}から受取サイトのご案内をお送りします。"
             "ポイントではなく銀行振込をご希望の方は、口座を指定して申請できます。",
             "No application is needed: the receipt link will be sent to the contact registered in the "
-            "app from early April. If you prefer a bank transfer to points, you can apply with your "
+            f"app from {links.en}. If you prefer a bank transfer to points, you can apply with your "
             "bank account.",
         ),
         Outcome.CALL_CENTER: Text(
@@ -407,12 +410,12 @@ def outcome_message(outcome: str, *, incident: Incident | None = None) -> Text:
             "that issued the coupon can tell you the number.",
         ),
         Outcome.WINDOW_NOT_OPEN: Text(
-            f"申請の受付は{opens}から始まります。その日以降にもう一度お越しください。",
-            f"Applications open on {en_opens}. Please come back then.",
+            f"申請の受付は{opens.ja}から始まります。その日以降にもう一度お越しください。",
+            f"Applications open on {opens.en}. Please come back then.",
         ),
         Outcome.WINDOW_CLOSED: Text(
-            f"申請の受付は{closes}で終了しました。ご不明な点はコールセンターへお問い合わせください。",
-            f"Applications closed on {en_closes}. Please call the call center if anything is unclear.",
+            f"申請の受付は{closes.ja}で終了しました。ご不明な点はコールセンターへお問い合わせください。",
+            f"Applications closed on {closes.en}. Please call the call center if anything is unclear.",
         ),
     }
     return messages[outcome]
@@ -1077,19 +1080,21 @@ def _status_answer(application: Application) -> StatusAnswer:
     incident = application.incident
     deadline = incident.receipt_deadline
     if application.payout_method == Application.PayoutMethod.BANK:
+        transfers = _day(incident.transfers_from)
         what = Text(
-            "申請を受け付けました。内容を確認のうえ、5月中旬以降にご指定の口座へお振り込みします。",
+            f"申請を受け付けました。内容を確認のうえ、{transfers.ja}以降にご指定の口座へお振り込みします。",
             "Your application has been received. After checking it, we will transfer the money to "
-            "your account from mid-May.",
+            f"your account from {transfers.en}.",
         )
         return StatusAnswer(
             application.status, Text("受付済み（銀行振込）", "Received (bank transfer)"), None, what
         )
+    links, until = _day(incident.links_from), _day(deadline)
     what = Text(
-        f"申請を受け付けました。4月上旬から、ご登録の連絡先へ受取サイトのURLをお送りします。"
-        f"受取期限は{deadline.month}月{deadline.day}日です。",
-        f"Your application has been received. From early April we will send the link to the "
-        f"receipt site to your contact. Receive your points by {deadline.isoformat()}.",
+        f"申請を受け付けました。{links.ja}から、ご登録の連絡先へ受取サイトのURLをお送りします。"
+        f"受取期限は{until.ja}です。",
+        f"Your application has been received. From {links.en} we will send the link to the "
+        f"receipt site to your contact. Receive your points by {until.en}.",
     )
     return StatusAnswer(
         application.status, Text("受付済み（ポイント）", "Received (gift points)"), deadline, what

@@ -89,3 +89,20 @@ def test_english_through_the_language_switch(client):
     html = response.content.decode()
     assert '<html lang="en">' in html
     assert "Compensation for the region PAY outage" in html
+
+
+def test_the_landing_page_reads_the_link_and_transfer_dates_from_the_incident(client, incident):
+    """The notice says "early April" and "mid-May"; the office fixes the days on the incident."""
+    import datetime as dt
+
+    incident.links_from = dt.date(2023, 4, 7)
+    incident.transfers_from = dt.date(2023, 5, 19)
+    incident.save(update_fields=["links_from", "transfers_from"])
+    html = client.get("/", secure=True).content.decode()
+    assert "4月7日" in html
+    assert "5月19日" in html
+    assert "4月上旬" not in html
+    assert "5月中旬" not in html
+    english = client.get("/", secure=True, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "early April" not in english
+    assert "mid-May" not in english
