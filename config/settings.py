@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "phonenumber_field",
     "localflavor",  # its Japanese translations of the prefecture names
     # Audit is pghistory's (staff/models.py); simple-history stays for claims' early migrations and
@@ -302,6 +303,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "補償対応特設サイトと同じ手続き（クーポンの確認・申請・連絡先の確認・状況の照会）の API。",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package's static files: no CDN, so the CSP stays 'self'.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Security: production defaults, relaxed only by DJANGO_DEBUG for local development.
