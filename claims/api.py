@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 
 from claims.services import applications as svc
 from claims.services.applications import Text
+from claims.site.limits import COUPON_CHECKS_PER_ADDRESS, GROUP_COUPON_CHECKS
 
 # The contract's limits (public-api.md, Conventions). Real seconds, counted in the cache on REDIS_URL.
-COUPON_CHECKS_PER_ADDRESS = "60/m"
 APPLICATIONS_PER_ADDRESS = "30/h"
 LOOKUPS_PER_ADDRESS = "30/h"
 LOOKUP_FAILURES_PER_REFERENCE = "10/h"
@@ -118,7 +118,7 @@ class CouponCheckView(PublicAPIView):
     )
     def post(self, request: Request) -> Response:
         wait = _limited(
-            request, group="api.coupon-checks", value=_client_address(request), rate=COUPON_CHECKS_PER_ADDRESS
+            request, group=GROUP_COUPON_CHECKS, value=_client_address(request), rate=COUPON_CHECKS_PER_ADDRESS
         )
         if wait:
             return _too_many(wait)

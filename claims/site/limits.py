@@ -1,5 +1,5 @@
-"""The status page's limits: the API's own (public-api.md, Conventions), counted in the same cache
-groups, so switching between the page and the API does not double anyone's allowance."""
+"""The site's limits: the API's own (public-api.md, Conventions), counted in the same cache groups,
+so switching between the pages and the API does not double anyone's allowance."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from django_ratelimit.core import get_usage
 
 from claims.services import applications as rules
 
+COUPON_CHECKS_PER_ADDRESS = "60/m"
+GROUP_COUPON_CHECKS = "api.coupon-checks"
 LOOKUPS_PER_ADDRESS = "30/h"
 LOOKUP_FAILURES_PER_REFERENCE = "10/h"
 GROUP_ADDRESS = "api.status-lookups"
@@ -49,5 +51,16 @@ def status_lookup_failed(request: HttpRequest, reference: str) -> None:
         group=GROUP_REFERENCE,
         value=_reference_key(reference),
         rate=LOOKUP_FAILURES_PER_REFERENCE,
+        increment=True,
+    )
+
+
+def coupon_check_limited(request: HttpRequest) -> int | None:
+    """Seconds to wait, when this address has used its allowance of coupon checks (page or API)."""
+    return _wait(
+        request,
+        group=GROUP_COUPON_CHECKS,
+        value=_address(request),
+        rate=COUPON_CHECKS_PER_ADDRESS,
         increment=True,
     )

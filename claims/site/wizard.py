@@ -19,6 +19,7 @@ from formtools.wizard.views import NamedUrlSessionWizardView, WizardView
 
 from claims.services import applications as rules
 from claims.site import forms as site_forms
+from claims.site.limits import coupon_check_limited
 from claims.site.submit import SESSION_APPLICATION
 from claims.site.window import Window, current_incident, window_state
 
@@ -159,7 +160,28 @@ class ApplicationWizard(NamedUrlSessionWizardView):
                 return redirect("site:apply_code")
         if step in SEARCH_STEPS and self.request.POST.get("action") == "search":
             return self._render_search(step)
+        if step == "coupon":
+            wait = coupon_check_limited(self.request)
+            if wait:
+                return self._too_many(step, wait)
         return super().post(*args, **kwargs)
+
+    def _too_many(self, step: str, wait: int) -> HttpResponse:
+        """The coupon page again, with what was typed and a sentence instead of an answer: the
+        same allowance as the API's coupon checks (60 a minute from one address)."""
+        form = self.get_form(step, data=self.request.POST)
+        form.is_valid()
+        form.add_error(
+            None,
+            _(
+                "短い時間に続けてご利用いただいたため、確認を一時的に止めています。"
+                "しばらくしてからもう一度お試しください。"
+            ),
+        )
+        response = self.render(form)
+        response.status_code = 429
+        response["Retry-After"] = str(wait)
+        return response
 
     def _first_missing_before(self, step: str) -> str | None:
         for name in self.get_form_list():

@@ -474,3 +474,33 @@ def test_failed_lookups_take_the_same_time_whatever_failed(api, portal_clock, pa
     medians = {name: statistics.median(values) for name, values in timings.items()}
     slower, faster = max(medians.values()), min(medians.values())
     assert slower - faster < max(0.15 * faster, 0.0002), medians
+
+
+def test_the_apply_pages_coupon_step_shares_the_apis_allowance(api, portal_clock, paper_coupon) -> None:
+    """The page's coupon check is the same check as the API's: one allowance per address for both,
+    so the page cannot be used to try coupon numbers faster than the API allows."""
+    import re
+
+    for address in ("192.0.2.20", "192.0.2.21"):
+        client = Client(REMOTE_ADDR=address)
+        for _ in range(60):
+            assert check(client, paper_coupon.inquiry_number).status_code == 200
+        page = client.get("/apply/coupon/").content.decode()
+        step_field = re.search(r'name="([^"]+-current_step)"', page).group(1)
+        response = client.post(
+            "/apply/coupon/",
+            {
+                step_field: "coupon",
+                "coupon-inquiry_number": paper_coupon.inquiry_number,
+                "coupon-expires_on": "2023-02-24",
+            },
+        )
+        if response.status_code == 429:
+            break
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    html = response.content.decode()
+    assert "確認を一時的に止めています" in html
+    assert paper_coupon.inquiry_number in html  # what was typed is kept
+    # nothing was checked: the wizard holds no answer for this coupon
+    assert "outcome" not in str(client.session.get("wizard_application_wizard", {}).get("extra_data", {}))
