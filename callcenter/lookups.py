@@ -18,11 +18,14 @@ from django.db.models import Count, Q, Sum
 from localflavor.jp.jp_prefectures import JP_PREFECTURE_CODES
 
 from callcenter.models import CallCase, CallDecision
-from claims.models import Entitlement, Incident, Instruction
+from claims.models import Application, Entitlement, Incident, Instruction
+from claims.services.applications import mask_contact, reference_number_display
 from config import clock
 from coupons.inquiry import is_valid, normalize_inquiry_number
 from coupons.models import Coupon, CouponMovement, Store, StoreSale
 from coupons.stores import fold_store_name
+from notifications.models import Message
+from notifications.phones import mask
 
 JST = ZoneInfo("Asia/Tokyo")
 # Letters read out or typed for the digits they look like (O for 0, I/L for 1, ...).
@@ -121,6 +124,8 @@ class Overview:
     instructions: list[Instruction]
     stores_used: list[Store]
     valid_until: dt.datetime | None
+    applications: list[dict] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
 
 
 def _cut_offs(incident: Incident) -> list[tuple[dt.datetime, str]]:
@@ -274,6 +279,7 @@ def coupon_overview(coupon: Coupon, incident: Incident | None) -> Overview:
         .order_by("decided_at")
     )
     used = list(Store.objects.filter(pk__in=stores_used(coupon, incident)).order_by("store_name"))
+    applications, messages = _applications_and_messages(coupon)
     return Overview(
         coupon=coupon,
         incident=incident,
@@ -286,7 +292,58 @@ def coupon_overview(coupon: Coupon, incident: Incident | None) -> Overview:
         instructions=instructions,
         stores_used=used,
         valid_until=valid_until,
+        applications=applications,
+        messages=messages,
     )
+
+
+def _applications_and_messages(coupon: Coupon) -> tuple[list[dict], list[dict]]:
+    """The traveller's applications for the coupon on the special site (any state, newest first)
+    and the outbox messages sent for them. Contacts are masked as the applications' admin masks
+    them, recipients as the outbox's list does, and bodies are the outbox's ``body_shown`` (the
+    verification code masked): the agent sees what was sent, not a secret to read out."""
+    rows = list(
+        Application.objects.filter(coupon_id=coupon.pk)
+        .select_related("bank_account")
+        .order_by("-created_at", "-pk")[:20]
+    )
+    applications = []
+    references = [coupon.inquiry_number]
+    for application in rows:
+        reference = (
+            reference_number_display(application.reference_number) if application.reference_number else ""
+        )
+        references.append(str(application.public_id))
+        if reference:
+            references.append(reference)
+        bank = getattr(application, "bank_account", None)
+        applications.append(
+            {
+                "application": application,
+                "reference": reference or "（未確定）",
+                "contact": mask_contact(phone=str(application.phone or ""), email=application.email),
+                "bank": (
+                    f"{bank.bank_name or bank.bank_code} {bank.branch_name or bank.branch_code} "
+                    f"{bank.get_account_type_display()} {bank.masked_number}"
+                    if bank is not None
+                    else ""
+                ),
+            }
+        )
+    messages = [
+        {
+            "at": message.created_at,
+            "channel": message.get_channel_display(),
+            "to": mask(message.to),
+            "template": message.template,
+            "subject": message.subject,
+            "body": message.body_shown,
+            "status": message.get_status_display(),
+            "sent_at": message.sent_at,
+        }
+        for message in Message.objects.filter(reference__in=references).order_by("-created_at", "-pk")[:50]
+    ]
+    return applications, messages
 
 
 def _till_near(payments: list[CouponMovement], incident: Incident) -> list[StoreSale]:
