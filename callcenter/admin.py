@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from callcenter.forms import CaseForm, OtherForm, ReasonForm, RejectForm
+from callcenter.forms import BankForm, CaseForm, OtherForm, ReasonForm, RejectForm
 from callcenter.lookups import (
     JST,
     check_answers,
@@ -33,8 +33,10 @@ from callcenter.services import (
     AlreadyApproved,
     AlreadyDecided,
     Answers,
+    BankDetailsInvalid,
     DecisionError,
     NotPermitted,
+    bank_account_take,
     call_case_confirm,
     call_case_open,
     call_case_open_other,
@@ -167,9 +169,17 @@ class CallCaseAdmin(admin.ModelAdmin):
         status = 200
         error = ""
         form = None
+        bank_form = BankForm()
         if request.method == "POST":
             try:
                 done = self._act(request, case)
+            except BankDetailsInvalid as exc:
+                bank_form = BankForm(request.POST)
+                bank_form.is_valid()
+                for key, sentences in exc.errors.items():
+                    for sentence in sentences:
+                        bank_form.add_error(key if key in bank_form.fields else None, sentence)
+                error, status = "口座情報を確かめてください（各欄の説明をご覧ください）。", 400
             except AlreadyDecided as exc:
                 error, status = str(exc), 409
             except NotPermitted as exc:
@@ -177,7 +187,9 @@ class CallCaseAdmin(admin.ModelAdmin):
             except DecisionError as exc:
                 error, status = str(exc), 400
             else:
-                if isinstance(done, CaseForm):
+                if isinstance(done, BankForm):
+                    bank_form, status = done, 400
+                elif isinstance(done, CaseForm):
                     form, status = done, 400
                 else:
                     messages.success(request, done)
@@ -211,6 +223,10 @@ class CallCaseAdmin(admin.ModelAdmin):
             coupon=case.coupon,
             checks=check_answers(case, overview),
             form=form,
+            bank_form=bank_form,
+            bank_accounts=(
+                list(case.coupon.bank_accounts.order_by("-created_at", "-pk")[:5]) if case.coupon else []
+            ),
             error=error,
             store_candidates=store_candidates,
             events=case.events.select_related("actor", "decision"),
@@ -222,10 +238,11 @@ class CallCaseAdmin(admin.ModelAdmin):
         )
         return TemplateResponse(request, "admin/callcenter/desk.html", context, status=status)
 
-    def _act(self, request: HttpRequest, case: CallCase) -> str | CaseForm:
+    def _act(self, request: HttpRequest, case: CallCase) -> str | CaseForm | BankForm:
         action = request.POST.get("action", "")
         user = request.user
-        entitlement_id = _int(request.POST.get("entitlement_id"))
+        if action in {"confirm", "extension", "reject"}:
+            entitlement_id = _int(request.POST.get("entitlement_id"))
         if action == "update":
             form = CaseForm(request.POST)
             if not form.is_valid():
@@ -278,6 +295,15 @@ class CallCaseAdmin(admin.ModelAdmin):
             reason = form.data.get("reason", "")
             call_case_reject(case_id=case.pk, entitlement_id=entitlement_id, actor=user, reason=reason)
             return "対象外として記録しました。"
+        if action == "bank":
+            bank_form = BankForm(request.POST)
+            if not bank_form.is_valid():
+                return bank_form
+            account = bank_account_take(case_id=case.pk, actor=user, details=bank_form.details())
+            return (
+                f"振込先口座を登録しました（{account.bank_name} {account.branch_name} "
+                f"{account.get_account_type_display()} {account.masked_number}）。"
+            )
         if action == "other":
             other = OtherForm(data=request.POST)
             if not other.is_valid():

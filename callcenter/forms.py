@@ -72,3 +72,34 @@ class OtherForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label="理由", widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class BankForm(forms.Form):
+    """Bank details read out by the caller. Only shape here: the rules (codes in zengin-code, Japan
+    Post Bank 記号/番号, Zengin kana) are the site's own validator, run by the service."""
+
+    FIELDS = ("bank_code", "branch_code", "account_type", "account_number", "yucho_symbol", "yucho_number")
+
+    bank_code = forms.CharField(label="金融機関コード", max_length=8, required=False, help_text="4桁")
+    branch_code = forms.CharField(label="支店コード", max_length=8, required=False, help_text="3桁")
+    account_type = forms.ChoiceField(
+        label="預金種目",
+        choices=[("", "（選択）"), ("ordinary", "普通"), ("current", "当座"), ("savings", "貯蓄")],
+        required=False,
+    )
+    account_number = forms.CharField(label="口座番号", max_length=16, required=False, help_text="7桁まで")
+    yucho_symbol = forms.CharField(
+        label="ゆうちょ 記号", max_length=16, required=False, help_text="ゆうちょ銀行のときだけ（5桁）"
+    )
+    yucho_number = forms.CharField(
+        label="ゆうちょ 番号", max_length=16, required=False, help_text="ゆうちょ銀行のときだけ（8桁）"
+    )
+    holder_kana = forms.CharField(label="口座名義（カナ）", max_length=100, required=False)
+
+    def details(self) -> dict[str, str]:
+        """What the service validates: only the fields the agent filled in (an empty ゆうちょ
+        field must not turn the check into a Japan Post Bank one)."""
+        data = self.cleaned_data
+        details = {key: data[key] for key in self.FIELDS if data.get(key)}
+        details["holder_kana"] = data.get("holder_kana", "")
+        return details

@@ -12,8 +12,11 @@ sends nothing to the platform: the coupon is closed and the amount is added to w
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -21,7 +24,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from callcenter.models import CallCase, CallCaseEvent, CallDecision
-from claims.models import Entitlement, Incident, Instruction, Reinstatement
+from claims.models import BankAccount, Entitlement, Incident, Instruction, Reinstatement
+from claims.services.applications import ApplicationInvalid, bank_details_validate
 from claims.services.reinstatements import ReinstatementError, reinstatable_movement_ids, reinstatement_decide
 from claims.services.transitions import TransitionError, entitlement_transition
 from config import clock
@@ -522,6 +526,58 @@ def call_case_open_other(*, case_id: int, actor, description: str, amount_yen: i
         )
 
 
+class BankDetailsInvalid(DecisionError):
+    """Bank details the agent must correct with the caller; ``errors`` maps each field (``bank_code``,
+    ``holder_kana``, ...) to its sentences, as the site shows them."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("口座情報を確かめてください: " + " ".join(m for ms in errors.values() for m in ms))
+
+
+OWED_STATUSES = (Status.FOUND, Status.EXTENDED, Status.PAYABLE)
+
+
+def bank_account_take(*, case_id: int, actor, details: Mapping[str, Any]) -> BankAccount:
+    """Take bank details on the caller's behalf for a refund by transfer (the notice's "those who
+    do not want points", and 1-2's refund): validated by the site's own validator
+    (:func:`claims.services.applications.bank_details_validate`) and stored, account number
+    encrypted, as the site stores them. Only for a coupon the incident owes or may owe something;
+    the newest account of a coupon is the one in force. The case's timeline keeps that it was taken
+    and by whom (masked number only)."""
+    _require(actor, DECIDE_PERMISSION, "振込先口座を受け付ける権限がありません")
+    try:
+        bank = bank_details_validate(details)
+    except ApplicationInvalid as exc:
+        raise BankDetailsInvalid(
+            {key.removeprefix("payout."): [str(m) for m in messages] for key, messages in exc.errors.items()}
+        ) from exc
+    with transaction.atomic():
+        case = CallCase.objects.select_for_update().get(pk=case_id)
+        if case.coupon_id is None:
+            raise DecisionError("クーポンが特定できない対応には、振込先口座を登録できません")
+        owed = Entitlement.objects.filter(
+            incident_id=case.incident_id, coupon_id=case.coupon_id, status__in=OWED_STATUSES
+        ).exists()
+        if not owed:
+            raise DecisionError(
+                "このクーポンには支払う補償がないため、振込先口座を登録できません（判定を確認してください）"
+            )
+        account = BankAccount.objects.create(
+            coupon_id=case.coupon_id, created_at=clock.now(), **dataclasses.asdict(bank)
+        )
+        _event(
+            case,
+            kind=CallCaseEvent.Kind.BANK_DETAILS,
+            actor=actor,
+            note=(
+                f"振込先: {bank.bank_name or bank.bank_code} {bank.branch_name or bank.branch_code} "
+                f"{account.get_account_type_display()} {account.masked_number}"
+            ),
+        )
+    return account
+
+
 def call_decision_approve(*, decision_id: int, actor) -> CallDecision:
     """A supervisor approves a waiting decision (a reinstatement above the threshold, or an "other"
     case); it is then carried out. Approved once: a second supervisor is told who approved."""
@@ -618,9 +674,11 @@ __all__ = [
     "AlreadyApproved",
     "AlreadyDecided",
     "Answers",
+    "BankDetailsInvalid",
     "DecisionError",
     "NotPermitted",
     "TransitionError",
+    "bank_account_take",
     "call_case_confirm",
     "call_case_open",
     "call_case_open_other",

@@ -19,12 +19,22 @@ class LoginLockout(AccessAttempt):
 import pghistory  # noqa: E402
 import pgtrigger  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402
+from django.db import models  # noqa: E402
 
 from callcenter.models import CallCase, CallDecision  # noqa: E402
-from claims.models import Entitlement, Incident, Instruction, Reinstatement  # noqa: E402
+from claims.models import (  # noqa: E402
+    Application,
+    BankAccount,
+    Entitlement,
+    Incident,
+    Instruction,
+    Reinstatement,
+)
 
 
-def _events(model, name: str, *, exclude: list[str] | None = None, baseline: bool = False):
+def _events(
+    model, name: str, *, exclude: list[str] | None = None, baseline: bool = False, attrs: dict | None = None
+):
     # A "baseline" snapshot is written for rows that existed before the triggers (the incident from
     # its data migration, accounts of an older install), so their first change has a "before".
     extra = [pghistory.ManualEvent(BASELINE)] if baseline else []
@@ -40,6 +50,7 @@ def _events(model, name: str, *, exclude: list[str] | None = None, baseline: boo
         obj_field=pghistory.ObjForeignKey(related_name="audit_events", db_constraint=False),
         level=pgtrigger.Statement,
         abstract=False,
+        attrs=attrs,
     )
 
 
@@ -50,6 +61,30 @@ InstructionEvent = _events(Instruction, "InstructionEvent")
 ReinstatementEvent = _events(Reinstatement, "ReinstatementEvent")
 CallCaseEvent = _events(CallCase, "CallCaseAuditEvent")
 CallDecisionEvent = _events(CallDecision, "CallDecisionEvent")
+# Travellers' applications and bank accounts: who changed what and when, never their personal data.
+# Names, contacts and the account holder are left out; the verification code's hash, the idempotency
+# key and the stored first response too (secrets, or a copy of the contact). The account number is
+# kept as its ciphertext only: a plain text column, so the audit pages never decrypt it.
+ApplicationEvent = _events(
+    Application,
+    "ApplicationEvent",
+    exclude=[
+        "name",
+        "name_kana",
+        "phone",
+        "email",
+        "code_hash",
+        "idempotency_key",
+        "request_fingerprint",
+        "response_body",
+    ],
+)
+BankAccountEvent = _events(
+    BankAccount,
+    "BankAccountEvent",
+    exclude=["holder_kana"],
+    attrs={"account_number": models.TextField("口座番号（暗号文）")},
+)
 # Staff permissions: accounts (never the password hash; not each login's timestamp), groups and
 # the three memberships (user↔group, user↔permission, group↔permission).
 UserEvent = _events(User, "UserEvent", exclude=["password", "last_login"], baseline=True)

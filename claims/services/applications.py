@@ -676,6 +676,20 @@ def _bank_input(payout: Mapping[str, Any], errors: dict[str, list[Text | str]]) 
     )
 
 
+def bank_details_validate(payout: Mapping[str, Any]) -> BankInput:
+    """Bank details for a refund by transfer, normalised, or :class:`ApplicationInvalid` naming each
+    field to correct (``payout.bank_code``, ``payout.holder_kana``, ...). The one validator for the
+    site, the API and the call desk: a Japan Post Bank 記号/番号 or bank, branch, type and number,
+    each bank and branch found in zengin-code, the holder converted to Zengin half-width kana."""
+    errors: dict[str, list[Text | str]] = {}
+    bank = _bank_input(payout, errors)
+    if errors or bank is None:
+        raise ApplicationInvalid(
+            errors or {"payout": [Text("口座情報を確かめてください。", "Check the bank details.")]}
+        )
+    return bank
+
+
 def application_validate(data: Mapping[str, Any]) -> ApplicationInput:
     """Every field of an application, normalised, or :class:`ApplicationInvalid` naming each
     field that a person must correct (dotted paths: ``contact.phone``, ``payout.holder_kana``)."""

@@ -155,3 +155,37 @@ def test_a_1_2_request_before_and_after_the_deadline(screen: Screen, incident, d
         assert "2023年3月27日（日本時間）までです。本日は 3月28日のため受け付けられません" in text
         assert ent.status == "found"
         assert not CallDecision.objects.exists()
+
+
+def test_bank_details_taken_by_phone_with_errors_named_then_saved(screen: Screen, incident) -> None:
+    from claims.models import BankAccount
+
+    with time_machine.travel(CALL_DAY, tick=True):
+        numbers = build_ledger()
+        run_engine(incident)
+        agent("agent1")
+        page = screen.page
+        _login(screen, "agent1")
+        page.fill("#q", numbers["left"])
+        page.press("#q", "Enter")
+        page.wait_for_load_state()
+        page.get_by_role("button", name="対応を始める").click()
+        page.wait_for_url("**/desk/")
+        page.get_by_text("口座情報を入力する").click()
+        page.fill("#id_bank_code", "9999")
+        page.fill("#id_branch_code", "001")
+        page.select_option("#id_account_type", "ordinary")
+        page.fill("#id_account_number", "7654321")
+        page.fill("#id_holder_kana", "千葉花子")
+        page.get_by_role("button", name="振込先を登録する").click()
+        page.wait_for_load_state()
+        assert "この金融機関コードの金融機関は見つかりません。" in page.inner_text("#content-main")
+        screen.shot("bank-errors")
+        page.fill("#id_bank_code", "0001")
+        page.fill("#id_holder_kana", "ちば はなこ")
+        page.get_by_role("button", name="振込先を登録する").click()
+        page.wait_for_load_state()
+        assert "振込先口座を登録しました" in page.inner_text("body")
+        assert "7654321" not in page.content()
+        screen.shot("bank-saved")
+    assert BankAccount.objects.get().account_number == "7654321"

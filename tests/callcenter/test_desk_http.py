@@ -260,3 +260,28 @@ def test_with_two_incidents_the_intake_asks_which_and_opens_the_case_on_the_one_
     )
     assert response.status_code == 302
     assert CallCase.objects.get().incident_id == later.pk
+
+
+@pytest.mark.django_db
+def test_the_desk_saves_answers_and_an_other_case_over_http_without_an_entitlement_chosen(
+    incident: Incident, call_day
+) -> None:
+    # Given an open case (these forms carry no entitlement id: none is decided on)
+    numbers = build_ledger()
+    run_engine(incident)
+    user = agent()
+    case = call_case_open(incident=incident, agent=user, answers=Answers(inquiry_number=numbers["dup"]))
+    client = _client(user)
+    desk = reverse("admin:callcenter_desk", args=[case.pk])
+
+    # When the agent corrects what was heard, then registers an "other" case
+    saved = client.post(
+        desk, {"action": "update", "caller_name": "山田 太郎", "inquiry_number": numbers["dup"]}
+    )
+    other = client.post(desk, {"action": "other", "description": "レジで二度読み取り", "amount_yen": "500"})
+
+    # Then both are done
+    assert (saved.status_code, other.status_code) == (302, 302)
+    case.refresh_from_db()
+    assert case.caller_name == "山田 太郎"
+    assert case.decisions.get().status == CallDecision.Status.WAITING
