@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -173,6 +174,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "import-runs-tick": {"task": "coupons.tasks.import_runs_tick_task", "schedule": 300.0},
     # Every minute: send what the on-commit path left behind (a lost enqueue, a worker that died).
     "notifications-sweep": {"task": "notifications.tasks.message_sweep_task", "schedule": 60.0},
+    # Nightly at 02:30 JST: transfers whose date has come are marked transferred; every incident is
+    # reconciled (final balances against outcomes) and the report kept for the dashboard.
+    "payouts-nightly": {"task": "payouts.tasks.payouts_nightly_task", "schedule": crontab(hour=2, minute=30)},
 }
 # Runs (config/runs.py): a running run writes a heartbeat this often; a queued or running run
 # without one for this long is lost (its worker died, or its message with it), and the next tick

@@ -1,17 +1,39 @@
-"""Staff admin of the payouts room: the portal's own account for the Zengin header."""
+"""Staff admin of the payouts room: the portal's own account for the Zengin header, transfer batches."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import unicodedata
+from pathlib import Path
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from claims.banking.banks import get_bank, get_branch
 from claims.banking.kana import KanaError, zengin_kana
-from payouts.models import RequesterAccount
+from claims.models import Incident
+from payouts.models import Payout, RequesterAccount, TransferBatch, TransferLine
+from payouts.services.batches import (
+    BatchAlreadyDecided,
+    BatchError,
+    BatchPermissionDenied,
+    batch_approve,
+    batch_cancel,
+    batch_create,
+    batch_export_zengin,
+    batch_totals_by_bank,
+)
+from payouts.services.returns import ReturnsFileError, transfer_returns_import
+from payouts.zengin import ZenginError
+from staff.roles import Role, has_role
 
 
 class RequesterAccountForm(forms.ModelForm):
@@ -109,3 +131,217 @@ class RequesterAccountAdmin(SimpleHistoryAdmin):
         if request.method == "POST":
             raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+# --- transfer batches ----------------------------------------------------------------------------
+
+
+class TransferBatchAdmin(admin.ModelAdmin):
+    """The batches: list, preview with totals per bank, approve (maker-checker in the service),
+    cancel a draft, download the Zengin file; make a batch and upload returns from the list."""
+
+    list_display = [
+        "__str__",
+        "status",
+        "transfer_date",
+        "count_shown",
+        "total_shown",
+        "created_by",
+        "approved_by",
+    ]
+    list_filter = ["status"]
+    ordering = ["-created_at", "-pk"]
+    change_list_template = "admin/payouts/transferbatch/change_list.html"
+
+    @admin.display(description="件数", ordering="count")
+    def count_shown(self, obj: TransferBatch) -> str:
+        return f"{obj.count:,}"
+
+    @admin.display(description="合計金額", ordering="total_yen")
+    def total_shown(self, obj: TransferBatch) -> str:
+        return f"{obj.total_yen:,} 円"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # made by the service (the list's button or create_transfer_batch)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # moves only through the services; the page is a preview
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("create/", view(self.create_view), name="payouts_transferbatch_create"),
+            path("returns/", view(self.returns_view), name="payouts_transferbatch_returns"),
+            path("<int:pk>/approve/", view(self.approve_view), name="payouts_transferbatch_approve"),
+            path("<int:pk>/cancel/", view(self.cancel_view), name="payouts_transferbatch_cancel"),
+            path("<int:pk>/zengin/", view(self.zengin_view), name="payouts_transferbatch_zengin"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_create": has_role(request.user, Role.OPERATIONS),
+            "ready": Payout.objects.filter(method="bank", status="ready").aggregate(
+                count=Count("id"), total=Sum("amount_yen")
+            ),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method != "GET":
+            raise PermissionDenied  # the page only reads; every move has its own view and service
+        batch = TransferBatch.objects.select_related("created_by", "approved_by").filter(pk=object_id).first()
+        if batch is None:
+            messages.warning(request, f"振込バッチ #{object_id} はありません。")
+            return self._back()
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        user = request.user
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{batch}（{batch.get_status_display()}）",
+            "opts": self.model._meta,
+            "batch": batch,
+            "by_bank": batch_totals_by_bank(batch),
+            "requester": batch.requester,
+            "returned": batch.lines.filter(outcome=TransferLine.Outcome.RETURNED).count(),
+            "is_draft": batch.status == TransferBatch.Status.DRAFT,
+            "can_approve": batch.status == TransferBatch.Status.DRAFT
+            and has_role(user, Role.APPROVER)
+            and batch.created_by_id != user.pk,
+            "own_batch": batch.created_by_id == user.pk,
+            "can_cancel": batch.status == TransferBatch.Status.DRAFT
+            and (has_role(user, Role.OPERATIONS) or has_role(user, Role.APPROVER)),
+            "can_export": batch.status in (TransferBatch.Status.APPROVED, TransferBatch.Status.EXPORTED),
+        }
+        return TemplateResponse(request, "admin/payouts/transferbatch/preview.html", context)
+
+    def _back(self, pk: int | None = None):
+        if pk is None:
+            return redirect(reverse("admin:payouts_transferbatch_changelist"))
+        return redirect(reverse("admin:payouts_transferbatch_change", args=[pk]))
+
+    def create_view(self, request: HttpRequest):
+        if request.method != "POST":
+            raise PermissionDenied
+        incidents = Incident.objects.all()
+        if incidents.count() != 1:
+            messages.error(
+                request, "障害が1件ではないため、コマンドで --incident を指定して作成してください。"
+            )
+            return self._back()
+        try:
+            created = batch_create(incident=incidents.get(), by=request.user)
+        except BatchPermissionDenied as refused:
+            raise PermissionDenied(str(refused)) from None
+        except BatchError as refused:
+            messages.error(request, str(refused))
+            return self._back()
+        batch = created.batch
+        messages.success(
+            request,
+            f"{batch} を作成しました（{batch.count:,} 件・{batch.total_yen:,} 円）。"
+            "内容を確認し、別の承認者に承認を依頼してください。",
+        )
+        if created.skipped:
+            messages.warning(request, f"口座情報に問題があり対象外にした支払: {len(created.skipped)} 件")
+        return self._back(batch.pk)
+
+    def approve_view(self, request: HttpRequest, pk: int):
+        if request.method != "POST":
+            raise PermissionDenied
+        try:
+            batch = batch_approve(batch_id=pk, by=request.user)
+        except BatchPermissionDenied as refused:
+            messages.error(request, str(refused))
+            return TemplateResponse(
+                request, "admin/payouts/transferbatch/refused.html",
+                {**self.admin_site.each_context(request), "title": "承認できません", "message": str(refused),
+                 "pk": pk},
+                status=403,
+            )  # fmt: skip
+        except BatchAlreadyDecided as late:
+            messages.error(request, str(late))
+            return TemplateResponse(
+                request, "admin/payouts/transferbatch/refused.html",
+                {**self.admin_site.each_context(request), "title": "承認済みです", "message": str(late),
+                 "pk": pk},
+                status=409,
+            )  # fmt: skip
+        except BatchError as refused:
+            messages.error(request, str(refused))
+            return self._back(pk)
+        messages.success(request, f"{batch} を承認しました。振込データをダウンロードできます。")
+        return self._back(pk)
+
+    def cancel_view(self, request: HttpRequest, pk: int):
+        if request.method != "POST":
+            raise PermissionDenied
+        try:
+            batch = batch_cancel(batch_id=pk, by=request.user)
+        except BatchPermissionDenied as refused:
+            raise PermissionDenied(str(refused)) from None
+        except BatchError as refused:
+            messages.error(request, str(refused))
+            return self._back(pk)
+        messages.success(request, f"{batch} を取り消しました。支払は次のバッチの対象に戻りました。")
+        return self._back(pk)
+
+    def zengin_view(self, request: HttpRequest, pk: int):
+        batch = get_object_or_404(TransferBatch, pk=pk)
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        folder = Path(tempfile.mkdtemp(prefix="zengin-"))
+        out = folder / f"sogo-furikomi-{pk}.txt"
+        try:
+            batch_export_zengin(batch_id=pk, out=out)
+        except (BatchError, ZenginError) as refused:
+            shutil.rmtree(folder, ignore_errors=True)
+            messages.error(request, str(refused))
+            return self._back(pk)
+        content = out.read_bytes()
+        shutil.rmtree(folder, ignore_errors=True)
+        response = HttpResponse(content, content_type="text/plain; charset=shift_jis")
+        response["Content-Disposition"] = f'attachment; filename="sogo-furikomi-{pk}.txt"'
+        return response
+
+    def returns_view(self, request: HttpRequest):
+        if not has_role(request.user, Role.OPERATIONS):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "組戻しの取り込み",
+            "opts": self.model._meta,
+            "errors": [],
+        }
+        if request.method == "POST":
+            upload = request.FILES.get("file")
+            if upload is None:
+                context["errors"] = ["ファイルを選んでください。"]
+            elif upload.size > 5 * 1024 * 1024:
+                context["errors"] = ["ファイルが大きすぎます（5MBまで）。"]
+            else:
+                with tempfile.TemporaryDirectory() as folder:
+                    path = Path(folder) / Path(upload.name).name
+                    path.write_bytes(upload.read())
+                    try:
+                        result = transfer_returns_import(path, actor=request.user)
+                    except ReturnsFileError as refused:
+                        context["errors"] = refused.problems
+                    else:
+                        messages.success(
+                            request,
+                            f"組戻し {result.returned:,} 件（{result.total_yen:,} 円）を記録し、"
+                            f"{result.notified:,} 件に口座の再登録を依頼しました"
+                            f"（記録済み {result.already:,} 件）。"
+                            "",
+                        )
+                        return self._back()
+        return TemplateResponse(request, "admin/payouts/transferbatch/returns.html", context)
+
+
+admin.site.register(TransferBatch, TransferBatchAdmin)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from encrypted_fields.fields import EncryptedCharField
 from simple_history.models import HistoricalRecords
 
 from claims.banking.banks import AccountType
@@ -237,3 +238,179 @@ class PayoutStatusChange(models.Model):
     def __str__(self) -> str:
         labels = dict(Payout.Status.choices)
         return f"{labels.get(self.from_status, '（新規）')} → {labels.get(self.to_status, self.to_status)}"
+
+
+class TransferBatch(models.Model):
+    """A 総合振込 batch: the bank payouts one person gathered, approved by another (maker-checker).
+
+    Its lines (:class:`TransferLine`) keep what the Zengin file needs as it was when the batch was
+    made (bank and branch names, the account, the holder's name cut to 30 bytes), so every export
+    of the batch gives the same bytes; the file's SHA-256 is recorded at the first export.
+    Moves: ``payouts.services.batches`` (draft → approved → exported; draft → cancelled).
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "承認待ち"
+        APPROVED = "approved", "承認済み"
+        EXPORTED = "exported", "振込データ作成済み"
+        CANCELLED = "cancelled", "取消"
+
+    incident = models.ForeignKey(
+        "claims.Incident", on_delete=models.PROTECT, related_name="transfer_batches", verbose_name="障害"
+    )
+    status = models.CharField("状態", max_length=16, choices=Status.choices, default=Status.DRAFT)
+    transfer_date = models.DateField("振込指定日", help_text="銀行の営業日")
+    count = models.PositiveIntegerField("件数")
+    total_yen = models.BigIntegerField("合計金額（円）")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="作成者"
+    )
+    created_at = models.DateTimeField("作成日時")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name="承認者",
+    )
+    approved_at = models.DateTimeField("承認日時", null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name="取消者",
+    )
+    cancelled_at = models.DateTimeField("取消日時", null=True, blank=True)
+    # The header's 依頼人 as it was when the batch was made: what the approver saw is what is sent.
+    requester = models.JSONField("振込依頼人（作成時）")
+    file_sha256 = models.CharField("振込データのSHA-256", max_length=64, blank=True)
+    file_size_bytes = models.PositiveIntegerField("振込データのバイト数", null=True, blank=True)
+    exported_at = models.DateTimeField("初回出力日時", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "振込バッチ"
+        verbose_name_plural = "振込バッチ"
+        ordering = ["-created_at", "-pk"]
+        permissions = [("approve_transferbatch", "振込バッチを承認できる")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "approved", "exported", "cancelled"]),
+                name="transferbatch_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(count__gte=1) & Q(total_yen__gte=1), name="transferbatch_not_empty"
+            ),
+            # Maker-checker, in the database too: the creator never approves their own batch.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("created_by")),
+                name="transferbatch_approver_is_not_creator",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "exported"])
+                | (Q(approved_by__isnull=False) & Q(approved_at__isnull=False)),
+                name="transferbatch_approved_has_approver",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="exported")
+                | (Q(file_sha256__regex=r"^[0-9a-f]{64}$") & Q(exported_at__isnull=False)),
+                name="transferbatch_exported_has_digest",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False),
+                name="transferbatch_cancelled_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"振込バッチ #{self.pk}"
+
+
+class TransferLine(models.Model):
+    """One transfer of a batch: a payout and the account it goes to, frozen when the batch was made.
+
+    A payout is in one batch at a time (``transferline_one_live_per_payout``): only a line that came
+    back (組戻し) or whose batch was cancelled lets the payout go into a later batch. The account
+    number stays encrypted as on the bank account (the same field and key).
+    """
+
+    class Outcome(models.TextChoices):
+        LIVE = "", "有効"
+        RETURNED = "returned", "組戻し"
+        CANCELLED = "cancelled", "バッチ取消"
+
+    batch = models.ForeignKey(
+        TransferBatch, on_delete=models.PROTECT, related_name="lines", verbose_name="バッチ"
+    )
+    payout = models.ForeignKey(
+        "payouts.Payout", on_delete=models.PROTECT, related_name="transfer_lines", verbose_name="支払"
+    )
+    bank_account = models.ForeignKey(
+        "claims.BankAccount", on_delete=models.PROTECT, related_name="+", verbose_name="振込先口座"
+    )
+    bank_code = models.CharField("金融機関コード", max_length=4)
+    bank_name = models.CharField("金融機関名（全銀カナ）", max_length=15, blank=True)
+    branch_code = models.CharField("支店コード", max_length=3)
+    branch_name = models.CharField("支店名（全銀カナ）", max_length=15, blank=True)
+    account_type = models.CharField("預金種目", max_length=8)
+    account_number = EncryptedCharField("口座番号", max_length=7)
+    holder = models.CharField("受取人名（全銀カナ）", max_length=30)
+    amount_yen = models.BigIntegerField("振込金額（円）")
+    outcome = models.CharField("結果", max_length=16, choices=Outcome.choices, default="", blank=True)
+    outcome_at = models.DateTimeField("結果の日時", null=True, blank=True)
+    return_reason = models.TextField("組戻しの理由", blank=True)
+
+    class Meta:
+        verbose_name = "振込明細"
+        verbose_name_plural = "振込明細"
+        ordering = ["batch", "payout"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "payout"], name="transferline_once_per_batch"),
+            models.UniqueConstraint(
+                fields=["payout"], condition=Q(outcome=""), name="transferline_one_live_per_payout"
+            ),
+            models.CheckConstraint(condition=Q(amount_yen__gt=0), name="transferline_amount_yen_gt_0"),
+            models.CheckConstraint(
+                condition=Q(outcome__in=["", "returned", "cancelled"]), name="transferline_outcome_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome="") | Q(outcome_at__isnull=False), name="transferline_outcome_has_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(bank_code__regex=r"^[0-9]{4}$") & Q(branch_code__regex=r"^[0-9]{3}$"),
+                name="transferline_codes_digits",
+            ),
+            models.CheckConstraint(
+                condition=Q(holder__regex=ZENGIN_TEXT_RE) & ~Q(holder=""), name="transferline_holder_zengin"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}/{self.payout_id}"
+
+
+class ReconciliationReport(models.Model):
+    """A reconciliation's result (the nightly beat job, or the command): counts and yen per outcome
+    and the exceptions, by inquiry number (no names), kept so the office can show it later."""
+
+    incident = models.ForeignKey(
+        "claims.Incident", on_delete=models.PROTECT, related_name="reconciliations", verbose_name="障害"
+    )
+    at = models.DateTimeField("実行日時")
+    adds_up = models.BooleanField("一致")
+    coupons = models.PositiveIntegerField("対象クーポン数")
+    final_yen = models.BigIntegerField("最終残高の合計（円）")
+    outcomes = models.JSONField("結果ごとの件数と金額")
+    exceptions = models.JSONField("例外（先頭1,000件）", default=list)
+    exception_count = models.PositiveIntegerField("例外の件数", default=0)
+
+    class Meta:
+        verbose_name = "照合結果"
+        verbose_name_plural = "照合結果"
+        ordering = ["-at", "-pk"]
+        get_latest_by = "at"
+
+    def __str__(self) -> str:
+        return f"照合 {self.at:%Y-%m-%d %H:%M} {'一致' if self.adds_up else '不一致'}"

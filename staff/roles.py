@@ -53,6 +53,7 @@ _APPLICATIONS_READ = [
     "claims.view_applicationstatuschange",
     "claims.view_bankaccount",
 ]
+_BATCHES_READ = ["payouts.view_transferbatch", "payouts.view_transferline"]
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.AGENT: [
         *_LEDGER,
@@ -91,8 +92,18 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         # The portal's own account in the Zengin header: corrected by operations, history kept.
         "payouts.view_requesteraccount",
         "payouts.change_requesteraccount",
+        # Transfer batches: made (and cancelled while a draft) by operations, approved by another
+        # person with the approver role (payouts.services.batches checks the roles themselves).
+        *_BATCHES_READ,
+        "payouts.add_transferbatch",
     ],
-    Role.APPROVER: [*_LEDGER, *_RULES_READ, "payouts.view_requesteraccount"],
+    Role.APPROVER: [
+        *_LEDGER,
+        *_RULES_READ,
+        "payouts.view_requesteraccount",
+        *_BATCHES_READ,
+        "payouts.approve_transferbatch",
+    ],
     Role.AUDITOR: [],  # every view_* permission, added by roles_sync
 }
 # Read-everything stops at secrets: second-factor keys and codes, and raw session data.

@@ -91,3 +91,8 @@ def incident(db) -> Incident:
 @pytest.fixture
 def points_payout(incident: Incident) -> Payout:
     return payout_in(incident, "created")
+
+
+# The bank-transfer givens (batches, returns): the clock on a batch day, the requester account, a
+# maker (運営事務局) and a checker (支払承認者).
+from tests.payouts.batching import batch_day, checker, maker, requester  # noqa: E402, F401
