@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Nightly at 02:30 JST: transfers whose date has come are marked transferred; every incident is
     # reconciled (final balances against outcomes) and the report kept for the dashboard.
     "payouts-nightly": {"task": "payouts.tasks.payouts_nightly_task", "schedule": crontab(hour=2, minute=30)},
+    # Every 5 minutes: payouts due after the final instant, receipt links due, expiry (run_payouts).
+    "payouts-run": {"task": "payouts.tasks.run_payouts_task", "schedule": 300.0},
+    # Every minute: re-send gift orders whose task was lost (the vendor keeps the external id).
+    "gift-orders-sweep": {"task": "payouts.tasks.orders_sweep_task", "schedule": 60.0},
 }
 # Runs (config/runs.py): a running run writes a heartbeat this often; a queued or running run
 # without one for this long is lost (its worker died, or its message with it), and the next tick
@@ -274,8 +278,9 @@ NOTIFY_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFY_RETRY_BASE_SECONDS", "3
 NOTIFY_RETRY_MAX_SECONDS = float(os.environ.get("NOTIFY_RETRY_MAX_SECONDS", "3600"))
 NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "8"))
 NOTIFY_SWEEP_GRACE_SECONDS = int(os.environ.get("NOTIFY_SWEEP_GRACE_SECONDS", "60"))
-# Context values under these keys are sent but never shown to staff (masked in the admin).
-NOTIFY_SECRET_CONTEXT_KEYS = tuple(env_list("NOTIFY_SECRET_CONTEXT_KEYS", "code"))
+# Context values under these keys are sent but never shown to staff (masked in the admin): the
+# verification code, and the receipt link (its token alone lets anyone choose the points).
+NOTIFY_SECRET_CONTEXT_KEYS = tuple(env_list("NOTIFY_SECRET_CONTEXT_KEYS", "code,receipt_url"))
 NOTIFY_MESSAGE_ID_DOMAIN = os.environ.get("NOTIFY_MESSAGE_ID_DOMAIN", "regionpay-compensation.invalid")
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -291,6 +296,18 @@ SMS_API_KEY = os.environ.get("SMS_API_KEY", "")
 SMS_SENDER = os.environ.get("SMS_SENDER", "REGIONPAY")
 SMS_SANDBOX = env_bool("SMS_SANDBOX", False)
 SMS_TIMEOUT = float(os.environ.get("SMS_TIMEOUT", "10"))
+
+# The gift vendor (payouts.gateway). `make run` and the tests point GIFT_VENDOR_URL at the sandbox
+# vendor (python -m payouts.sandbox_vendor); its webhooks are signed with GIFT_VENDOR_WEBHOOK_SECRET.
+GIFT_VENDOR_URL = os.environ.get("GIFT_VENDOR_URL", "")
+GIFT_VENDOR_API_KEY = os.environ.get("GIFT_VENDOR_API_KEY", "")
+# Empty: every webhook is refused (payouts.signing.verify needs a secret).
+GIFT_VENDOR_WEBHOOK_SECRET = os.environ.get("GIFT_VENDOR_WEBHOOK_SECRET", "")
+GIFT_VENDOR_TIMEOUT = float(os.environ.get("GIFT_VENDOR_TIMEOUT", "10"))
+# Ordering retries a transient failure after base × 2^attempt seconds (capped), at most this often.
+GIFT_VENDOR_RETRY_BASE_SECONDS = float(os.environ.get("GIFT_VENDOR_RETRY_BASE_SECONDS", "5"))
+GIFT_VENDOR_RETRY_MAX_SECONDS = float(os.environ.get("GIFT_VENDOR_RETRY_MAX_SECONDS", "600"))
+GIFT_VENDOR_MAX_RETRIES = int(os.environ.get("GIFT_VENDOR_MAX_RETRIES", "12"))
 
 PHONENUMBER_DEFAULT_REGION = "JP"
 PHONENUMBER_DB_FORMAT = "E164"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from encrypted_fields.fields import EncryptedCharField
 from simple_history.models import HistoricalRecords
 
@@ -414,3 +415,91 @@ class ReconciliationReport(models.Model):
 
     def __str__(self) -> str:
         return f"照合 {self.at:%Y-%m-%d %H:%M} {'一致' if self.adds_up else '不一致'}"
+
+
+class ReceiptLink(models.Model):
+    """One receipt link (受取URL) of a points payout. Only the SHA-256 of its token is kept; the
+    token itself exists in the message that carried it. A resend voids the link and makes a new
+    one, so at most one link per payout is live; every link expires at the end of the incident's
+    receipt deadline (Asia/Tokyo)."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="links", verbose_name="支払")
+    token_hash = models.CharField("トークン（SHA-256）", max_length=64, unique=True, db_collation="C")
+    expires_at = models.DateTimeField("有効期限")
+    message = models.ForeignKey(
+        "notifications.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="送信メッセージ",
+    )
+    created_at = models.DateTimeField("作成日時")
+    opened_at = models.DateTimeField("初回表示日時", null=True, blank=True)
+    voided_at = models.DateTimeField("無効化日時（再送）", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "受取URL"
+        verbose_name_plural = "受取URL"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payout"], condition=Q(voided_at__isnull=True), name="receiptlink_one_live_per_payout"
+            ),
+            models.CheckConstraint(
+                condition=Q(token_hash__regex=r"^[0-9a-f]{64}$"),  # noqa: S106 - a pattern, not a password
+                name="receiptlink_hash_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"受取URL #{self.pk}（{self.payout.inquiry_number}）"
+
+
+class GiftOrder(models.Model):
+    """The order of a chosen brand at the gift vendor: one per payout (so one per choice), sent by
+    a worker after the choice commits with the payout's id as the vendor's idempotent external id,
+    and advanced by the vendor's signed webhooks."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "発注待ち"
+        ACCEPTED = "accepted", "発注済み（ベンダー受付）"
+        DELIVERED = "delivered", "送付済み"
+        REDEEMED = "redeemed", "利用済み"
+        FAILED = "failed", "発注失敗（要対応）"
+
+    payout = models.OneToOneField(Payout, on_delete=models.PROTECT, related_name="order", verbose_name="支払")
+    brand = models.CharField("ブランド", max_length=8, choices=Payout.Brand.choices)
+    amount_yen = models.PositiveIntegerField("金額（円）")
+    external_id = models.CharField("外部ID（冪等キー）", max_length=40, unique=True, db_collation="C")
+    status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.QUEUED)
+    vendor_order_id = models.CharField("ベンダーの注文番号", max_length=100, blank=True)
+    attempts = models.PositiveIntegerField("発注試行回数", default=0)
+    last_error = models.TextField("最後のエラー", blank=True)
+    created_at = models.DateTimeField("作成日時")
+    updated_at = models.DateTimeField("更新日時")
+    accepted_at = models.DateTimeField("受付日時", null=True, blank=True)
+    delivered_at = models.DateTimeField("送付日時", null=True, blank=True)
+    redeemed_at = models.DateTimeField("利用日時", null=True, blank=True)
+    # A machine timer on the database's clock (like the outbox's): when a worker last took the
+    # order. Beat re-sends a queued order nobody has touched for a while (a task lost with a worker).
+    touched_at = models.DateTimeField("最終処理日時", db_default=Now())
+
+    class Meta:
+        verbose_name = "ギフト発注"
+        verbose_name_plural = "ギフト発注"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_yen__gt=0), name="giftorder_amount_yen_gt_0"),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "accepted", "delivered", "redeemed", "failed"]),
+                name="giftorder_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "failed"]) | ~Q(vendor_order_id=""),
+                name="giftorder_accepted_has_vendor_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.get_brand_display()} ¥{self.amount_yen:,}"

@@ -1,14 +1,18 @@
-"""Celery tasks of the payouts room: thin, idempotent."""
+"""Celery tasks of the payouts room: thin, idempotent, by id (DESIGN.md habit 9)."""
 
 from __future__ import annotations
 
 import logging
+import random
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
 
 from claims.models import Incident
 from config.runs import RETRYABLE
+from payouts.gateway import TransientVendorError
 from payouts.services.batches import transfers_settle
+from payouts.services.orders import order_place, orders_due
 from payouts.services.reconciliation import reconcile, reconciliation_record
 
 logger = logging.getLogger(__name__)
@@ -33,3 +37,36 @@ def payouts_nightly_task() -> None:
             len(result.exceptions),
             settled,
         )
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def order_place_task(self: Task, payout_id: int) -> str:
+    """Send a chosen brand's order to the vendor; a transient failure is tried again after
+    base × 2^n seconds (with jitter, capped). The external id makes every try the same order."""
+    try:
+        return order_place(payout_id=payout_id).status
+    except TransientVendorError as exc:
+        retries = self.request.retries
+        if retries >= settings.GIFT_VENDOR_MAX_RETRIES:
+            raise  # the order stays queued: beat's sweep tries it again later
+        delay = min(
+            settings.GIFT_VENDOR_RETRY_BASE_SECONDS * 2**retries, settings.GIFT_VENDOR_RETRY_MAX_SECONDS
+        )
+        raise self.retry(exc=exc, countdown=delay * random.uniform(0.5, 1.0), max_retries=None) from exc  # noqa: S311
+
+
+@shared_task(ignore_result=True)
+def orders_sweep_task() -> int:
+    """Beat: a queued order no worker has touched for a while is sent again (same external id)."""
+    ids = orders_due()
+    for payout_id in ids:
+        order_place_task.delay(payout_id)
+    return len(ids)
+
+
+@shared_task(ignore_result=True)
+def run_payouts_task() -> str:
+    """Beat: what ``manage.py run_payouts`` does (idempotent)."""
+    from payouts.services.runs import payouts_run
+
+    return payouts_run().summary()

@@ -404,7 +404,7 @@ FROM {line} WHERE batch_id = %s AND outcome <> 'cancelled' ORDER BY payout_id
 
 
 def _transfers(batch: TransferBatch) -> Iterator[Transfer]:
-    decrypt = TransferLine._meta.get_field("account_number").to_python
+    decrypt = TransferLine._meta.get_field("account_number").to_python  # type: ignore[union-attr]
     with connection.cursor() as cursor:
         rows = cursor.cursor.stream(_EXPORT.format(line=TransferLine._meta.db_table), (batch.pk,), size=2_000)
         for bank, bank_name, branch, branch_name, type_, number, holder, amount, code in rows:

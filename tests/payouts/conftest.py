@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
 from django.db import connection
 
-from claims.models import Entitlement, Incident
+from claims.models import Application, BankAccount, Entitlement, Incident
 from claims.services.transitions import entitlement_transition
 from config import clock
 from payouts.models import BANK_STATUSES, Payout
@@ -96,3 +99,67 @@ def points_payout(incident: Incident) -> Payout:
 # The bank-transfer givens (batches, returns): the clock on a batch day, the requester account, a
 # maker (運営事務局) and a checker (支払承認者).
 from tests.payouts.batching import batch_day, checker, maker, requester  # noqa: E402, F401
+
+AFTER_FINAL = jst(2023, 4, 1, 0, 5)
+
+
+class PortalClock:
+    """Moves the portal clock (``PORTAL_NOW``), which worker processes started later read too."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: dt.datetime) -> None:
+        self._monkeypatch = monkeypatch
+        self.set(start)
+
+    def set(self, instant: dt.datetime) -> None:
+        self.now = instant
+        self._monkeypatch.setenv("PORTAL_NOW", instant.isoformat())
+
+
+@pytest.fixture
+def portal_clock(monkeypatch: pytest.MonkeyPatch) -> PortalClock:
+    return PortalClock(monkeypatch, AFTER_FINAL)
+
+
+def application_for(
+    entitlement: Entitlement,
+    *,
+    method: str = "points",
+    phone: str = "",
+    email: str = "",
+    language: str = "ja",
+    bank: bool = False,
+) -> Application:
+    """A submitted (contact-proven) application for the entitlement's coupon."""
+    now = jst(2023, 3, 25, 10)
+    application = Application.objects.create(
+        public_id=uuid.uuid4(),
+        incident=entitlement.incident,
+        coupon=entitlement.coupon,
+        status="submitted",
+        name="千葉 花子",
+        name_kana="チバ ハナコ",
+        phone=phone,
+        email=email if not phone else "",
+        prefecture_code="12",
+        travel_date=dt.date(2023, 2, 23),
+        payout_method=method,
+        language=language,
+        code_hash="x",
+        code_sent_at=now,
+        reference_number=uuid.uuid4().hex[:12].upper(),
+        created_at=now,
+        updated_at=now,
+        submitted_at=now,
+    )
+    if bank:
+        BankAccount.objects.create(
+            application=application,
+            coupon=entitlement.coupon,
+            bank_code="0005",
+            branch_code="001",
+            account_type="ordinary",
+            account_number="1234567",
+            holder_kana="ﾁﾊﾞ ﾊﾅｺ",
+            created_at=now,
+        )
+    return application
