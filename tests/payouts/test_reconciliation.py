@@ -7,6 +7,7 @@ import csv
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from claims.models import Entitlement
 from claims.services.transitions import entitlement_transition
@@ -117,3 +118,17 @@ def test_export_payouts_writes_every_payout_with_its_state_and_no_contact(
     transfer = next(r for r in rows if r["payout_id"] == str(every_outcome["transferred"].pk))
     assert (transfer["amount_yen"], transfer["transfer_date"]) == ("4321", "2023-05-15")
     assert "+8190" not in out.read_text(encoding="utf-8")
+
+
+def test_the_dashboard_shows_money_by_payout_state_and_the_last_reconciliation(
+    incident, every_outcome, staff_client
+) -> None:
+    payouts_nightly_task()
+    page = staff_client("operations").get(reverse("admin:claims_dashboard"), {"incident": incident.pk})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "支払の状況（状態ごとの金額）" in html
+    assert "銀行振込・振込済み 4,321円（1件）" in html  # the chart's text equivalent
+    assert "<svg" in html
+    assert "最後の照合" in html
+    assert "一致" in html
