@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -93,6 +94,11 @@ def run(env: dict[str, str]) -> int:
     env.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
     env.setdefault("PORTAL_NOW", "2023-04-10T10:00:00+09:00")
     port = env.get("PORT", "8000")
+    # The SANDBOX gift vendor (payouts.sandbox_vendor) stands in for the real one: orders placed from
+    # the receipt page are accepted by it and "delivered" back through the signed webhook.
+    vendor_port = env.get("GIFT_VENDOR_SANDBOX_PORT", "8001")
+    env.setdefault("GIFT_VENDOR_URL", f"http://127.0.0.1:{vendor_port}")
+    env.setdefault("GIFT_VENDOR_WEBHOOK_SECRET", secrets.token_hex(16))
     _manage(env, "migrate", "--no-input")
     _manage(env, "setup_demo")
     _manage(env, "site_examples")  # a demo coupon for each answer of the site's coupon check
@@ -112,10 +118,22 @@ def run(env: dict[str, str]) -> int:
             cwd=BASE_DIR,
             env=env,
         ),
+        "sandbox vendor": subprocess.Popen(
+            [
+                *(PYTHON, "-m", "payouts.sandbox_vendor", "--port", vendor_port, "--latency-ms", "100"),
+                *("--webhook-url", f"http://127.0.0.1:{port}/api/v1/vendor/webhooks"),
+                *("--webhook-secret", env["GIFT_VENDOR_WEBHOOK_SECRET"]),
+            ],
+            cwd=BASE_DIR,
+            env=env,
+        ),
     }
     _say(f"portal:  http://127.0.0.1:{port}/  (staff admin: http://127.0.0.1:{port}/admin/)")
     _say("demo logins: <role> / <role>-demo-2023 and a code (each account's TOTP key is printed above)")
-    _say(f"clock pinned to {env['PORTAL_NOW']} (PORTAL_NOW); Ctrl-C stops web, worker and beat")
+    _say(
+        f"SANDBOX gift vendor: {env['GIFT_VENDOR_URL']} (orders from /r/<token> pages; nothing real is sent)"
+    )
+    _say(f"clock pinned to {env['PORTAL_NOW']} (PORTAL_NOW); Ctrl-C stops web, worker, beat and the sandbox")
     stopping = []
 
     def stop(signum: int, _frame: object) -> None:
@@ -128,7 +146,7 @@ def run(env: dict[str, str]) -> int:
         while not stopping and all(proc.poll() is None for proc in procs.values()):
             time.sleep(0.2)
         if stopping:
-            _say("stopping web, worker and beat")
+            _say("stopping web, worker, beat and the sandbox vendor")
             return 0
         dead = [name for name, proc in procs.items() if proc.poll() is not None]
         _say(f"{', '.join(dead)} stopped unexpectedly; stopping the rest")

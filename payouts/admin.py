@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+import payouts.admin_payouts  # noqa: F401  (registers the payouts' own admin)
 from claims.banking.banks import get_bank, get_branch
 from claims.banking.kana import KanaError, zengin_kana
 from claims.models import Incident

@@ -54,6 +54,12 @@ _APPLICATIONS_READ = [
     "claims.view_bankaccount",
 ]
 _BATCHES_READ = ["payouts.view_transferbatch", "payouts.view_transferline"]
+_PAYOUTS_READ = [
+    "payouts.view_payout",
+    "payouts.view_payoutstatuschange",
+    "payouts.view_receiptlink",
+    "payouts.view_giftorder",
+]
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.AGENT: [
         *_LEDGER,
@@ -96,6 +102,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         # person with the approver role (payouts.services.batches checks the roles themselves).
         *_BATCHES_READ,
         "payouts.add_transferbatch",
+        # Every payout, its links and gift order; resending a link is the operations role's
+        # (payouts.admin_payouts checks it).
+        *_PAYOUTS_READ,
     ],
     Role.APPROVER: [
         *_LEDGER,
@@ -103,6 +112,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "payouts.view_requesteraccount",
         *_BATCHES_READ,
         "payouts.approve_transferbatch",
+        *_PAYOUTS_READ,
     ],
     Role.AUDITOR: [],  # every view_* permission, added by roles_sync
 }

@@ -14,6 +14,7 @@ from config import clock
 from payouts.models import BANK_STATUSES, Payout
 from tests.claims.conftest import create_incident
 from tests.factories import CouponFactory, jst
+from tests.notifications.relay import relay  # noqa: F401 - real outbox workers (SIGKILL tests)
 
 
 def payable_entitlement(

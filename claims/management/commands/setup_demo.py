@@ -59,6 +59,9 @@ class Command(BaseCommand):
         for result in outcome.results:
             self.stdout.write(f"demo data: {result.file} {result.inserted:,} rows")
         call_command("run_eligibility", stdout=self.stdout)
+        # With the demo clock after the final instant and links_from: payouts and their receipt
+        # links now (the worker sends them into .data/outbox/), not at beat's first tick.
+        call_command("run_payouts", stdout=self.stdout)
 
     def _accounts(self) -> None:
         roles_sync(django_apps)  # the groups exist after migrate; this keeps their permissions exact
