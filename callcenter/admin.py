@@ -16,7 +16,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
+import coupons.admin as coupons_admin
 from callcenter.forms import BankForm, CaseForm, OtherForm, ReasonForm, RejectForm
 from callcenter.lookups import (
     JST,
@@ -52,6 +54,17 @@ from claims.models import Entitlement
 from config import clock
 
 VIEW = "callcenter.view_callcase"
+
+
+def _coupon_desk_link(request: HttpRequest, coupon) -> list[dict]:
+    """On the coupon's page: take a call about it on the intake page."""
+    if not request.user.has_perm(VIEW):
+        return []
+    url = reverse("admin:callcenter_intake") + "?" + urlencode({"q": coupon.pk})
+    return [{"label": "電話の受付でこのクーポンを開く", "detail": "", "url": url}]
+
+
+coupons_admin.add_coupon_related(_coupon_desk_link)
 
 
 class CaseEventInline(admin.TabularInline):

@@ -9,9 +9,7 @@ the four answers against the platform's data.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
-from itertools import product
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, Sum
@@ -23,13 +21,12 @@ from claims.services.applications import mask_contact, reference_number_display
 from config import clock
 from coupons.inquiry import is_valid, normalize_inquiry_number
 from coupons.models import Coupon, CouponMovement, Store, StoreSale
+from coupons.services.inquiry_search import Suggestions, suggest_inquiry_numbers  # noqa: F401
 from coupons.stores import fold_store_name
 from notifications.models import Message
 from notifications.phones import mask
 
 JST = ZoneInfo("Asia/Tokyo")
-# Letters read out or typed for the digits they look like (O for 0, I/L for 1, ...).
-LOOKALIKES = {"O": "0", "I": "1", "L": "1"}
 # How far around the outage the page's ledger reaches; the whole ledger is on the coupon's page.
 AROUND_OUTAGE = dt.timedelta(days=1)
 MAX_ROWS = 200  # movements of the outage shown at most (the rest: the coupon's own ledger page)
@@ -37,51 +34,6 @@ AROUND_ROWS = 20  # movements shown before and after the outage's
 
 
 # --- finding the coupon --------------------------------------------------------------------------
-
-
-@dataclass
-class Suggestions:
-    lookalike: list[str] = field(default_factory=list)  # O typed for 0 and the like
-    prefix: list[str] = field(default_factory=list)  # the beginning of a number
-    note: str = ""
-
-
-def suggest_inquiry_numbers(raw: str, *, limit: int = 10) -> Suggestions:
-    """Help when nothing is found: a number read with look-alike letters, or only part of it."""
-    number = normalize_inquiry_number(raw)
-    result = Suggestions()
-    if not number:
-        return result
-    if not re.fullmatch(r"[A-Z0-9]*", number):
-        result.note = "お問合せ番号は英数字です（記号や漢字は使われていません）"
-        return result
-    # Each look-alike letter may be the digit or the letter: at most 2^10 variants, one query.
-    positions = [i for i, ch in enumerate(number) if ch in LOOKALIKES][:10]
-    variants = set()
-    for choice in product((False, True), repeat=len(positions)):
-        chars = list(number)
-        for use_digit, i in zip(choice, positions, strict=True):
-            if use_digit:
-                chars[i] = LOOKALIKES[chars[i]]
-        variants.add("".join(chars))
-    variants.discard(number)
-    if variants:
-        result.lookalike = list(
-            Coupon.objects.filter(inquiry_number__in=variants).values_list("inquiry_number", flat=True)[
-                :limit
-            ]
-        )
-    if len(number) >= 4:
-        # A prefix is an index range scan ("C" collation key): part of a number read out.
-        result.prefix = list(
-            Coupon.objects.filter(inquiry_number__startswith=number)
-            .exclude(inquiry_number=number)
-            .order_by("inquiry_number")
-            .values_list("inquiry_number", flat=True)[:limit]
-        )
-    elif not result.lookalike:
-        result.note = "4文字以上入力すると、番号の始まりが同じクーポンを探します"
-    return result
 
 
 def find_coupon(raw: str) -> Coupon | None:

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.safestring import mark_safe
 
 import claims.admin_applications  # noqa: F401  (registers the applications' admin)
 import coupons.admin as coupons_admin
@@ -77,6 +78,51 @@ def _choose_incident(request: HttpRequest, admin_site) -> HttpResponse:
 
 
 coupons_admin.set_balance_checkpoints(_incident_checkpoints)
+
+
+def _coupon_entitlements(request: HttpRequest, coupon) -> list[dict]:
+    """The coupon page's answer to "is this traveller owed anything": each entitlement with its
+    state, amount and extended validity, linked when the user may open it; the applications too."""
+    from django.utils.timezone import localtime
+
+    may_open = request.user.has_perm("claims.view_entitlement")
+    rows = []
+    for ent in (
+        Entitlement.objects.filter(coupon_id=coupon.pk)
+        .select_related("incident")
+        .order_by("incident_id", "category")
+    ):
+        detail = f"{ent.get_status_display()}・{ent.amount_yen:,} 円（判定時点）"
+        if ent.final_balance_yen is not None:
+            detail += f"・最終残高 {ent.final_balance_yen:,} 円"
+        if ent.valid_until:
+            detail += f"・有効期限を {localtime(ent.valid_until):%Y/%m/%d %H:%M} まで延長"
+        if ent.needs_review:
+            detail += "・要確認"
+        rows.append(
+            {
+                "label": f"{ent.get_category_display()}（{ent.get_route_display()}）",
+                "detail": detail,
+                "url": reverse("admin:claims_entitlement_change", args=[ent.pk]) if may_open else "",
+            }
+        )
+    applications = coupon.applications.count()
+    if applications:
+        rows.append(
+            {
+                "label": f"特設サイトからの申請 {applications:,} 件",
+                "detail": "",
+                "url": (
+                    reverse("admin:claims_application_changelist") + f"?q={coupon.pk}"
+                    if request.user.has_perm("claims.view_application")
+                    else ""
+                ),
+            }
+        )
+    return rows
+
+
+coupons_admin.add_coupon_related(_coupon_entitlements)
 
 
 @admin.register(Incident)
@@ -177,12 +223,25 @@ def _rules_changed_after_last_run(incident: Incident):
     return latest.pgh_created_at if latest else last.finished_at
 
 
+def staff_name(user) -> str:
+    """A staff member as text (family name first), not a link: the user's admin page is for those
+    who manage accounts, and a link to it is a 403 for operations and the call desk."""
+    if user is None:
+        return "システム"
+    full = f"{user.last_name} {user.first_name}".strip()
+    return f"{full}（{user.username}）" if full else user.username
+
+
 class StatusChangeInline(admin.TabularInline):
     model = EntitlementStatusChange
     extra = 0
     can_delete = False
-    readonly_fields = ["at", "from_label", "to_label", "actor", "note"]
+    readonly_fields = ["at", "from_label", "to_label", "actor_name", "note"]
     fields = readonly_fields
+
+    @admin.display(description="担当者")
+    def actor_name(self, obj: EntitlementStatusChange) -> str:
+        return staff_name(obj.actor)
 
     @admin.display(description="変更前")
     def from_label(self, obj: EntitlementStatusChange) -> str:
@@ -205,7 +264,7 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
         "status",
         "amount",
         "final_balance",
-        "needs_review",
+        "review",
         "found_at",
     ]
     list_filter = ["category", "route", "status", "needs_review", "incident"]
@@ -241,6 +300,11 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
     @admin.display(description="最終残高", ordering="final_balance_yen")
     def final_balance(self, obj: Entitlement) -> str:
         return "—" if obj.final_balance_yen is None else f"{obj.final_balance_yen:,} 円"
+
+    @admin.display(description="要確認", ordering="needs_review")
+    def review(self, obj: Entitlement) -> str:
+        # Words, not Django's boolean icons: a red ✖ for "no review needed" read as an alarm.
+        return mark_safe("<strong>要確認</strong>") if obj.needs_review else "—"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -452,12 +516,28 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
         return response
 
     def export_view(self, request: HttpRequest):
-        try:
-            incident = chosen_incident(request)
-        except IncidentChoice:
-            return _choose_incident(request, self.admin_site)
+        """entitlements.csv for the incident; from the list's link, with the list's own filters and
+        search applied (the same rows the list shows, every page of them)."""
+        params = request.GET.copy()
+        pk = params.pop("incident", [""])[-1] or params.get("incident__id__exact", "")
+        if pk:
+            incident = get_object_or_404(Incident, pk=pk)
+        else:
+            try:
+                incident = chosen_incident(request)
+            except IncidentChoice:
+                return _choose_incident(request, self.admin_site)
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        filtered = None
+        if set(params) - {"o", "p"}:
+            request.GET = params
+            filtered = self.get_changelist_instance(request).get_queryset(request)
         return self._csv(
-            request, "entitlements.csv", ENTITLEMENT_COLUMNS, entitlement_rows(incident=incident)
+            request,
+            "entitlements.csv",
+            ENTITLEMENT_COLUMNS,
+            entitlement_rows(incident=incident, queryset=filtered),
         )
 
     def instructions_view(self, request: HttpRequest):
@@ -472,10 +552,14 @@ class EntitlementAdmin(InquiryNumberSearchMixin, admin.ModelAdmin):
 
 @admin.register(Instruction)
 class InstructionAdmin(admin.ModelAdmin):
-    list_display = ["instruction_id", "action", "valid_until", "amount_yen", "decided_at", "applied_at"]
+    list_display = ["instruction_id", "action", "valid_until", "amount", "decided_at", "applied_at"]
     list_filter = ["action", ("applied_at", admin.EmptyFieldListFilter)]
     search_fields = ["=instruction_id", "=entitlement__coupon__inquiry_number"]
     show_full_result_count = False
+
+    @admin.display(description="金額", ordering="amount_yen")
+    def amount(self, obj: Instruction) -> str:
+        return "—" if obj.amount_yen is None else f"{obj.amount_yen:,} 円"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -494,18 +578,23 @@ class EligibilityRunAdmin(admin.ModelAdmin):
     readonly_fields = [
         "incident",
         "created_at",
-        "created_by",
+        "creator",
         "status",
         "as_of",
         "started_at",
         "finished_at",
         "error",
     ]
-    exclude = ["summary", "checkpoint"]  # the summary is shown as a table; the checkpoint is internal
+    # The summary is shown as a table; the checkpoint is internal; the creator as text (``creator``).
+    exclude = ["summary", "checkpoint", "created_by"]
 
     @admin.display(description="番号", ordering="pk")
     def number(self, obj: EligibilityRun) -> str:
         return f"#{obj.pk}"
+
+    @admin.display(description="実行者")
+    def creator(self, obj: EligibilityRun) -> str:
+        return staff_name(obj.created_by)
 
     change_form_template = "admin/claims/eligibilityrun/change_form.html"
 

@@ -31,7 +31,7 @@ class ApplicationStatusChangeInline(admin.TabularInline):
     model = ApplicationStatusChange
     extra = 0
     can_delete = False
-    fields = ["at", "from_label", "to_label", "actor", "note"]
+    fields = ["at", "from_label", "to_label", "actor_name", "note"]
     readonly_fields = fields
     verbose_name_plural = "状態の履歴"
 
@@ -42,6 +42,14 @@ class ApplicationStatusChangeInline(admin.TabularInline):
     @admin.display(description="変更後")
     def to_label(self, obj: ApplicationStatusChange) -> str:
         return dict(Application.Status.choices).get(obj.to_status, obj.to_status)
+
+    @admin.display(description="担当者")
+    def actor_name(self, obj: ApplicationStatusChange) -> str:
+        user = obj.actor  # text, not a link to the account's page (a 403 for most staff)
+        if user is None:
+            return "システム"
+        full = f"{user.last_name} {user.first_name}".strip()
+        return f"{full}（{user.username}）" if full else user.username
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -88,23 +88,37 @@ class Incident(models.Model):
         verbose_name = "障害（補償の基準）"
         verbose_name_plural = "障害（補償の基準）"
         constraints = [
+            # Each with a sentence for the person editing the incident: the constraint's name is
+            # for the database, never for the page.
             models.CheckConstraint(
-                condition=Q(outage_end__gt=F("outage_start")), name="incident_outage_ordered"
+                condition=Q(outage_end__gt=F("outage_start")),
+                name="incident_outage_ordered",
+                violation_error_message="障害の終了は、開始より後の日時にしてください。",
             ),
             models.CheckConstraint(
                 condition=Q(final_balance_at__gt=F("extension_valid_until")),
                 name="incident_final_balance_after_extension",
+                violation_error_message="最終残高の時点は、延長後の有効期限より後の日時にしてください。",
             ),
             models.CheckConstraint(
-                condition=Q(duplicate_gap_seconds__gt=0), name="incident_duplicate_gap_gt_0"
+                condition=Q(duplicate_gap_seconds__gt=0),
+                name="incident_duplicate_gap_gt_0",
+                violation_error_message="重複決済とみなす間隔（秒）は 1 以上にしてください。",
             ),
-            models.CheckConstraint(condition=Q(till_match_seconds__gt=0), name="incident_till_match_gt_0"),
             models.CheckConstraint(
-                condition=Q(prefecture_codes__len__gte=1), name="incident_prefecture_codes_not_empty"
+                condition=Q(till_match_seconds__gt=0),
+                name="incident_till_match_gt_0",
+                violation_error_message="店舗売上との照合幅（秒）は 1 以上にしてください。",
+            ),
+            models.CheckConstraint(
+                condition=Q(prefecture_codes__len__gte=1),
+                name="incident_prefecture_codes_not_empty",
+                violation_error_message="対象の都道府県を 1 つ以上選んでください。",
             ),
             models.CheckConstraint(
                 condition=Q(reinstatement_approval_threshold_yen__gte=0),
                 name="incident_reinstatement_approval_threshold_yen_gte_0",
+                violation_error_message="責任者の承認が必要な戻入額は 0 円以上にしてください。",
             ),
         ]
 

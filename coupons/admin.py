@@ -9,6 +9,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import F, Sum, Window
+from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -20,6 +22,7 @@ from coupons.inquiry import normalize_inquiry_number
 from coupons.models import Coupon, CouponMovement, ImportRun, Store, StoreSale
 from coupons.services.balances import coupon_balances_at_many
 from coupons.services.import_runs import import_run_create, import_run_progress
+from coupons.services.inquiry_search import suggest_inquiry_numbers
 
 # (instant, label) pairs shown as balances on the coupon page besides "now". The platform mirror
 # knows no rule dates: the claims app, which owns the incident, provides them.
@@ -34,6 +37,21 @@ def set_balance_checkpoints(provider: BalanceCheckpoints) -> None:
 
 def balance_checkpoints() -> list[tuple[dt.datetime, str]]:
     return _checkpoints[0]()
+
+
+# What rooms above know about a coupon (claims: its entitlements and extended validity; the call
+# desk: a link to take a call about it), shown on the coupon's page without this room importing them.
+# Each provider returns rows {"label", "detail", "url"} (url empty when the user may not follow it).
+CouponRelated = Callable[[HttpRequest, Coupon], list[dict]]
+_related: list[CouponRelated] = []
+
+
+def add_coupon_related(provider: CouponRelated) -> None:
+    if provider not in _related:
+        _related.append(provider)
+
+
+LEDGER_PAGE_SIZE = 100
 
 
 class EstimatedCountPaginator(Paginator):
@@ -91,10 +109,25 @@ class StoreAdmin(ReadOnlyAdmin):
 
 @admin.register(Coupon)
 class CouponAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
-    list_display = ["inquiry_number", "face_value_yen", "expires_on", "issuing_shop", "app_user"]
+    list_display = ["inquiry_number", "face_value", "expires_on", "issuing_shop", "app_user"]
     list_filter = ["expires_on", "issuing_shop"]
     search_fields = ["=inquiry_number"]
+    search_help_text = "お問合せ番号を入力（全角・ハイフン・小文字のままで構いません。例: CB-0000-000123）"
     change_form_template = "admin/coupons/coupon/change_form.html"
+    change_list_template = "admin/coupons/coupon/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        """A number that names a coupon opens it; one that names none gets help (O read for 0,
+        the beginning of a number) instead of an empty list."""
+        raw = request.GET.get("q", "")
+        extra = {}
+        if raw.strip():
+            number = normalize_inquiry_number(raw)
+            if Coupon.objects.filter(pk=number).exists():
+                return redirect(reverse("admin:coupons_coupon_change", args=[number]))
+            extra["suggestions"] = suggest_inquiry_numbers(raw)
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
     fields = [
         "inquiry_number",
         "face_value",
@@ -103,13 +136,18 @@ class CouponAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
         "issuing_shop",
         "prefecture_code",
         "app_account_id",
-        "app_phone",
+        "app_phone_national",
         "app_email",
         "app_withdrawn_at",
     ]
-    readonly_fields = ["face_value"]
+    readonly_fields = ["face_value", "app_phone_national"]
 
-    @admin.display(description="額面")
+    @admin.display(description="アプリ登録電話番号")
+    def app_phone_national(self, obj: Coupon) -> str:
+        # Shown as people read it (090-1234-5678), stored E.164.
+        return obj.app_phone.as_national if obj.app_phone else "-"
+
+    @admin.display(description="額面", ordering="face_value_yen")
     def face_value(self, obj: Coupon) -> str:
         return f"{obj.face_value_yen:,} 円"
 
@@ -119,25 +157,43 @@ class CouponAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         inquiry_number = normalize_inquiry_number(object_id)
-        movements = list(
+        coupon = Coupon.objects.filter(pk=inquiry_number).first()
+        # The ledger newest first, a page at a time, each row with the balance after it (a window
+        # sum over the coupon's movements in time order, computed before the page is cut).
+        movements = (
             CouponMovement.objects.filter(coupon_id=inquiry_number)
             .select_related("store")
-            .order_by("occurred_at", "movement_id")
+            .annotate(
+                balance_yen=Window(
+                    Sum("amount_yen"), order_by=[F("occurred_at").asc(), F("movement_id").asc()]
+                )
+            )
+            .order_by("-occurred_at", "-movement_id")
         )
-        running = 0
-        timeline = []
-        for movement in movements:
-            running += movement.amount_yen
-            timeline.append({"movement": movement, "balance_yen": running})
-        checkpoints = [(clock.now(), "現在"), *balance_checkpoints()]
+        ledger = Paginator(movements, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+        timeline = [{"movement": movement, "balance_yen": movement.balance_yen} for movement in ledger]
+        checkpoints = sorted([(clock.now(), "現在"), *balance_checkpoints()], key=lambda item: item[0])
         balances = coupon_balances_at_many(
             inquiry_number=inquiry_number, instants=[at for at, _ in checkpoints]
         )
+        related = []
+        if coupon is not None:
+            for provider in _related:
+                related += provider(request, coupon)
         extra_context = {
             **(extra_context or {}),
             "timeline": timeline,
+            "ledger": ledger,
+            "related": related,
             "balances": [
-                {"label": label, "at": at, "balance_yen": balances[at]} for at, label in checkpoints
+                {
+                    "label": label,
+                    "at": at,
+                    "balance_yen": balances[at],
+                    # A balance before the coupon was issued is not 0 円: there was no coupon.
+                    "before_issue": coupon is not None and at < coupon.issued_at,
+                }
+                for at, label in checkpoints
             ],
         }
         return super().change_view(request, inquiry_number, form_url, extra_context)
@@ -149,7 +205,7 @@ class CouponMovementAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
         "movement_id",
         "coupon_number",
         "kind",
-        "amount_yen",
+        "amount",
         "occurred_at",
         "store",
         "request_id",
@@ -159,6 +215,10 @@ class CouponMovementAdmin(InquiryNumberSearchMixin, ReadOnlyAdmin):
     list_select_related = ["store"]
     ordering = ["-occurred_at"]
 
+    @admin.display(description="金額", ordering="amount_yen")
+    def amount(self, obj: CouponMovement) -> str:
+        return f"{obj.amount_yen:,} 円"
+
 
 @admin.register(StoreSale)
 class StoreSaleAdmin(ReadOnlyAdmin):
@@ -166,13 +226,17 @@ class StoreSaleAdmin(ReadOnlyAdmin):
         "store",
         "receipt_number",
         "occurred_at",
-        "amount_yen",
+        "amount",
         "tender",
         "inquiry_number",
     ]
     list_filter = ["tender"]
     search_fields = ["=store__store_id", "=receipt_number", "=inquiry_number"]
     list_select_related = ["store"]
+
+    @admin.display(description="金額", ordering="amount_yen")
+    def amount(self, obj: StoreSale) -> str:
+        return f"{obj.amount_yen:,} 円"
 
 
 @admin.register(ImportRun)
@@ -182,18 +246,27 @@ class ImportRunAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     readonly_fields = [
         "created_at",
-        "created_by",
+        "creator",
         "file_names",
         "encoding_label",
         "status",
         "started_at",
         "finished_at",
     ]
-    exclude = ["files", "encoding", "results", "errors"]
+    exclude = ["files", "encoding", "results", "errors", "created_by"]  # the creator as text (creator)
 
     @admin.display(description="番号", ordering="pk")
     def number(self, obj: ImportRun) -> str:
         return f"#{obj.pk}"
+
+    @admin.display(description="取り込んだ人")
+    def creator(self, obj: ImportRun) -> str:
+        # Text, not a link to the account's page (a 403 for everyone who does not manage accounts).
+        user = obj.created_by
+        if user is None:
+            return "-"
+        full = f"{user.last_name} {user.first_name}".strip()
+        return f"{full}（{user.username}）" if full else user.username
 
     @admin.display(description="文字コード")
     def encoding_label(self, obj: ImportRun) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
+import staff.filters  # noqa: F401  (the portal clock in every admin date filter)
 from staff.models import LoginLockout
 from staff.roles import Role, has_role
 from staff.services import lockout_release

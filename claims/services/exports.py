@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from django.db.models import QuerySet
+
 from claims.models import Entitlement, Incident, Instruction
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -48,9 +50,13 @@ def _value(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def entitlement_rows(*, incident: Incident) -> Iterator[list[str]]:
-    queryset = (
-        Entitlement.objects.filter(incident=incident)
+def entitlement_rows(
+    *, incident: Incident, queryset: QuerySet[Entitlement] | None = None
+) -> Iterator[list[str]]:
+    """Every entitlement of the incident, or those of ``queryset`` (a staff list's filters)."""
+    base = Entitlement.objects.all() if queryset is None else queryset
+    rows = (
+        base.filter(incident=incident)
         .order_by("coupon_id", "category")
         .values_list(
             "coupon_id",
@@ -76,7 +82,7 @@ def entitlement_rows(*, incident: Incident) -> Iterator[list[str]]:
         final,
         review,
         evidence,
-    ) in queryset.iterator(chunk_size=5000):
+    ) in rows.iterator(chunk_size=5000):
         yield [
             inquiry,
             category,

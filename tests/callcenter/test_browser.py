@@ -189,3 +189,26 @@ def test_bank_details_taken_by_phone_with_errors_named_then_saved(screen: Screen
         assert "7654321" not in page.content()
         screen.shot("bank-saved")
     assert BankAccount.objects.get().account_number == "7654321"
+
+
+def test_the_coupon_list_search_opens_the_coupon_page_with_what_is_owed(screen: Screen, incident) -> None:
+    with time_machine.travel(CALL_DAY, tick=True):
+        numbers = build_ledger()
+        run_engine(incident)
+        agent("agent1")
+        page = screen.page
+        _login(screen, "agent1")
+        page.goto(screen.base + "/admin/coupons/coupon/")
+        assert page.evaluate("document.activeElement.id") == "searchbar"  # focused: type at once
+        screen.shot("coupon-list")
+        page.keyboard.type("dup-oooo-001")  # O for 0: nothing found, help offered
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+        assert "読み違えていませんか" in page.inner_text("#content")
+        screen.shot("coupon-list-help")
+        page.click(f"#coupon-not-found >> text={numbers['dup']}")
+        page.wait_for_url(f"**/coupon/{numbers['dup']}/change/")
+        body = page.inner_text("#content")
+        assert "2-2 重複決済" in body
+        assert "電話の受付でこのクーポンを開く" in body
+        screen.shot("coupon-page")

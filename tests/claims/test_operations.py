@@ -157,6 +157,59 @@ def test_dashboard_totals_count_only_money_owed_not_rejected_or_used_up(
     assert "2,000 円" in body
 
 
+def test_entitlement_csv_from_the_list_keeps_the_lists_filters(client, staff, ledger, monkeypatch) -> None:
+    _run(monkeypatch)
+    login_verified(client, staff["operations"])
+    listing = client.get(reverse("admin:claims_entitlement_changelist"), {"category__exact": "2-2"})
+    csv_link = reverse("admin:claims_entitlements_csv") + "?category__exact=2-2"
+    assert csv_link in listing.content.decode()
+
+    filtered = client.get(csv_link)
+    everything = client.get(reverse("admin:claims_entitlements_csv"))
+
+    rows = list(csv.DictReader(io.StringIO(b"".join(filtered.streaming_content).decode())))
+    assert [(r["inquiry_number"], r["category"]) for r in rows] == [("CB0000000022", "2-2")]
+    assert len(b"".join(everything.streaming_content).decode().splitlines()) == 3
+
+
+def test_entitlement_list_says_review_in_words_and_amounts_with_separators(
+    client, staff, ledger, monkeypatch
+):
+    _run(monkeypatch)
+    Entitlement.objects.filter(coupon=ledger["twice"]).update(needs_review=True, review_note="テスト")
+    login_verified(client, staff["agent"])
+
+    page = client.get(reverse("admin:claims_entitlement_changelist")).content.decode()
+
+    assert "<strong>要確認</strong>" in page
+    assert "icon-no.svg" not in page  # no red ✖ for "no review needed"
+    assert "2,000 円" in page
+
+
+def test_the_this_year_filter_follows_the_portal_clock(client, staff, monkeypatch) -> None:
+    monkeypatch.setenv("PORTAL_NOW", "2023-03-10T10:00:00+09:00")
+    CouponFactory(inquiry_number="CB0000000055", expires_on=dt.date(2023, 2, 24))
+    login_verified(client, staff["agent"])
+
+    page = client.get(reverse("admin:coupons_coupon_changelist")).content.decode()
+
+    assert "expires_on__gte=2023-01-01&amp;expires_on__lt=2024-01-01" in page
+
+
+def test_the_runs_creator_is_text_not_a_link_operations_cannot_open(
+    client, staff, ledger, monkeypatch
+) -> None:
+    from claims.services.runs import eligibility_run_create
+
+    run = eligibility_run_create(incident=Incident.objects.get(), created_by=staff["operations"])
+    login_verified(client, staff["operations"])
+
+    page = client.get(reverse("admin:claims_eligibilityrun_change", args=[run.pk])).content.decode()
+
+    assert "operations" in page
+    assert reverse("admin:auth_user_change", args=[staff["operations"].pk]) not in page
+
+
 def test_csv_downloads_stream_the_same_rows_as_the_commands(client, staff, ledger, monkeypatch) -> None:
     _run(monkeypatch)
     login_verified(client, staff["operations"])
@@ -244,6 +297,37 @@ def test_operations_edit_the_incident_and_every_change_is_kept(client, staff) ->
     assert "障害開始" in page
     assert "2023/02/24 16:00:00 → 2023/02/24 17:12:00" in page
     assert "の変更履歴" in page
+
+
+def test_an_outage_ending_before_it_starts_is_refused_in_words_not_by_constraint_name(client, staff) -> None:
+    incident = Incident.objects.get()
+    login_verified(client, staff["operations"])
+    url = reverse("admin:claims_incident_change", args=[incident.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    for name in (
+        "outage_start",
+        "outage_end",
+        "group_1_1_cutoff_at",
+        "group_1_2_cutoff_at",
+        "extension_valid_until",
+        "final_balance_at",
+    ):
+        value = getattr(incident, name).astimezone(dt.timezone(dt.timedelta(hours=9)))
+        data[f"{name}_0"] = value.strftime("%Y-%m-%d")
+        data[f"{name}_1"] = value.strftime("%H:%M:%S")
+        data.pop(name, None)
+    data.update({"outage_end_0": "2023-02-24", "outage_end_1": "15:00:00"})  # before the 16:00 start
+
+    response = client.post(url, data)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "障害の終了は、開始より後の日時にしてください。" in page
+    assert "incident_outage_ordered" not in page
+    assert "制約" not in page
+    incident.refresh_from_db()
+    assert incident.outage_end == jst(2023, 2, 25)  # unchanged
 
 
 def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_on_commit_callbacks) -> None:

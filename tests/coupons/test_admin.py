@@ -45,7 +45,7 @@ def test_coupon_page_shows_the_ledger_in_japan_time_with_balances_at_the_cut_off
     assert balances["1-2 判定時点"] == 3000
     assert balances["1-1 判定時点"] == 2000  # the payment at exactly 0:00 is not before it
     assert balances["最終残高の時点"] == 1500
-    assert [row["balance_yen"] for row in response.context["timeline"]] == [3000, 2000, 1500]
+    assert [row["balance_yen"] for row in response.context["timeline"]] == [1500, 2000, 3000]  # newest first
 
 
 def test_the_ledger_is_read_only_in_the_admin(client, staff) -> None:
@@ -160,3 +160,92 @@ def test_the_ledger_list_costs_the_same_queries_for_many_rows_as_for_one(
         page = client.get(url)
 
     assert page.status_code == 200
+
+
+def test_coupon_page_answers_whether_the_traveller_is_owed_with_links(client, staff) -> None:
+    from claims.models import Entitlement, Incident
+    from tests.claims.conftest import INCIDENT_CODE, create_incident
+
+    # Given a 1-1 coupon extended by the engine, with an app phone number
+    if not Incident.objects.filter(code=INCIDENT_CODE).exists():
+        create_incident()
+    incident = Incident.objects.get(code=INCIDENT_CODE)
+    coupon = CouponFactory(
+        inquiry_number="CB0000000077", app_phone="+819012345678", issued_at=jst(2023, 2, 26, 9)
+    )
+    MovementFactory(coupon=coupon, kind="issue", amount_yen=3000, occurred_at=jst(2023, 2, 26, 9))
+    entitlement = Entitlement.objects.create(
+        incident=incident,
+        coupon=coupon,
+        category="1-1",
+        route="app",
+        status="extended",
+        amount_yen=3000,
+        cutoff_at=incident.group_1_1_cutoff_at,
+        valid_until=incident.extension_valid_until,
+        found_at=jst(2023, 2, 27, 1),
+    )
+    login_verified(client, staff["agent"])
+
+    # When the agent opens the coupon
+    response = client.get(reverse("admin:coupons_coupon_change", args=[coupon.pk]))
+
+    # Then its entitlement, the extension and a link are there; the phone reads as in Japan
+    html = response.content.decode()
+    assert reverse("admin:claims_entitlement_change", args=[entitlement.pk]) in html
+    assert "有効期限を 2023/03/31 23:59 まで延長" in html
+    assert "090-1234-5678" in html
+    assert "+8190" not in html
+    assert "/history/" not in html  # no 履歴 button to an empty page
+    # balance cards in time order; before the coupon was issued (2/26 9:00) there is no balance
+    balances = response.context["balances"]
+    assert [b["at"] for b in balances] == sorted(b["at"] for b in balances)
+    before = [b["label"] for b in balances if b["before_issue"]]
+    assert before == ["1-2 判定時点"]
+    assert "発行前" in html
+
+
+def test_a_long_ledger_is_paged_newest_first_with_running_balances(client, staff) -> None:
+    coupon = CouponFactory(inquiry_number="CB0000000088")
+    MovementFactory(coupon=coupon, kind="issue", amount_yen=100_000, occurred_at=jst(2023, 2, 1))
+    store = StoreFactory()
+    for i in range(130):
+        MovementFactory(
+            coupon=coupon,
+            kind="payment",
+            amount_yen=-100,
+            store=store,
+            occurred_at=jst(2023, 2, 2, i // 60, i % 60),
+        )
+    login_verified(client, staff["agent"])
+
+    first = client.get(reverse("admin:coupons_coupon_change", args=[coupon.pk]))
+    last = client.get(reverse("admin:coupons_coupon_change", args=[coupon.pk]), {"page": 2})
+
+    rows = first.context["timeline"]
+    assert len(rows) == 100
+    assert rows[0]["movement"].occurred_at == jst(2023, 2, 2, 2, 9)  # the newest first
+    assert rows[0]["balance_yen"] == 100_000 - 130 * 100
+    older = last.context["timeline"]
+    assert len(older) == 31
+    assert older[-1]["movement"].kind == "issue"
+    assert older[-1]["balance_yen"] == 100_000
+
+
+def test_coupon_search_opens_a_single_match_and_helps_when_nothing_matches(client, staff) -> None:
+    CouponFactory(inquiry_number="CB0000000099")
+    login_verified(client, staff["agent"])
+    url = reverse("admin:coupons_coupon_changelist")
+
+    empty = client.get(url)
+    found = client.get(url, {"q": "ｃｂ-0000-000099"})
+    misread = client.get(url, {"q": "CBOOOOOOOO99"})
+    partial = client.get(url, {"q": "CB00000"})
+
+    assert 'id="searchbar" autofocus' in empty.content.decode()
+    assert "お問合せ番号を入力" in empty.content.decode()
+    assert found.status_code == 302
+    assert found["Location"] == reverse("admin:coupons_coupon_change", args=["CB0000000099"])
+    assert "CB0000000099" in misread.content.decode()
+    assert "読み違えていませんか" in misread.content.decode()
+    assert "番号の始まりが同じクーポン" in partial.content.decode()
