@@ -201,6 +201,19 @@ class IncidentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["code"] if obj else []
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # A date and time is two inputs under one <label>: each gets its own accessible name
+        # (screen readers, axe-core), 「障害開始（日付）」 and 「障害開始（時刻・日本時間）」.
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        widgets = getattr(getattr(field, "widget", None), "widgets", None)
+        if widgets is None:
+            widgets = getattr(getattr(getattr(field, "widget", None), "widget", None), "widgets", None)
+        if widgets and len(widgets) == 2:
+            name = str(db_field.verbose_name)
+            widgets[0].attrs["aria-label"] = f"{name}（日付）"
+            widgets[1].attrs["aria-label"] = f"{name}（時刻・日本時間）"
+        return field
+
 
 STATUS_LABELS = dict(Entitlement.Status.choices)
 # What a person may choose when resolving a flag (the engine's own "cleared" is not one).

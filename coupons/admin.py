@@ -239,21 +239,53 @@ class StoreSaleAdmin(ReadOnlyAdmin):
         return f"{obj.amount_yen:,} 円"
 
 
+class ImportStatusFilter(admin.SimpleListFilter):
+    """The run's states in words for imports: a failed run may have imported its first files."""
+
+    title = "状態"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            (ImportRun.Status.SUCCEEDED, "完了"),
+            (ImportRun.Status.FAILED, "取り込めないファイルあり（一部のみ・取り込みなし）"),
+            (ImportRun.Status.QUEUED, "待機中"),
+            (ImportRun.Status.RUNNING, "実行中"),
+            (ImportRun.Status.LOST, "中断（作業者の応答なし）"),
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
 @admin.register(ImportRun)
 class ImportRunAdmin(admin.ModelAdmin):
-    list_display = ["number", "created_at", "created_by", "file_names", "status", "finished_at"]
+    list_display = ["number", "created_at", "created_by", "file_names", "outcome", "finished_at"]
     list_select_related = ["created_by"]
-    list_filter = ["status"]
+    list_filter = [ImportStatusFilter]
     readonly_fields = [
         "created_at",
         "creator",
         "file_names",
         "encoding_label",
-        "status",
+        "outcome",
         "started_at",
         "finished_at",
     ]
-    exclude = ["files", "encoding", "results", "errors", "created_by"]  # the creator as text (creator)
+    # The creator as text (creator); the status in words that say which files went in (outcome).
+    exclude = ["files", "encoding", "results", "errors", "created_by", "status"]
+
+    @admin.display(description="状態", ordering="status")
+    def outcome(self, obj: ImportRun) -> str:
+        """A run is done file by file: when a later file is refused, the files before it are in.
+        So a failed run with results is a partial import, never 「失敗（変更なし）」."""
+        if obj.status != ImportRun.Status.FAILED:
+            return obj.get_status_display()
+        imported = [result["file"] for result in obj.results or []]
+        if not imported:
+            return "失敗（取り込みなし）"
+        rest = len(obj.files or []) - len(imported)
+        return f"一部のみ取り込み（{len(imported)} ファイル取り込み済み、{rest} ファイルは取り込みなし）"
 
     @admin.display(description="番号", ordering="pk")
     def number(self, obj: ImportRun) -> str:

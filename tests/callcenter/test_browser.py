@@ -22,6 +22,8 @@ from tests.factories import jst
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".data" / "screenshots" / "desk"
 SIZES = {"desktop": {"width": 1366, "height": 900}, "tablet": {"width": 820, "height": 1180}}
+PHONE = {"width": 390, "height": 844}
+ALL_SIZES = ["desktop", "tablet", "phone"]  # the pages changed last also seen on a phone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,7 +61,7 @@ class Screen:
 def screen(request, browser, live_server, client) -> Iterator[Screen]:
     from axe_playwright_python.sync_playwright import Axe
 
-    context = browser.new_context(viewport=SIZES[request.param], locale="ja-JP")
+    context = browser.new_context(viewport={**SIZES, "phone": PHONE}[request.param], locale="ja-JP")
     context.set_default_timeout(15_000)
     folder = SCREENSHOTS / request.node.name.replace("[", "-").rstrip("]")
     shutil.rmtree(folder, ignore_errors=True)
@@ -157,6 +159,7 @@ def test_a_1_2_request_before_and_after_the_deadline(screen: Screen, incident, d
         assert not CallDecision.objects.exists()
 
 
+@pytest.mark.parametrize("screen", ALL_SIZES, indirect=True)
 def test_bank_details_taken_by_phone_with_errors_named_then_saved(screen: Screen, incident) -> None:
     from claims.models import BankAccount
 
@@ -191,6 +194,7 @@ def test_bank_details_taken_by_phone_with_errors_named_then_saved(screen: Screen
     assert BankAccount.objects.get().account_number == "7654321"
 
 
+@pytest.mark.parametrize("screen", ALL_SIZES, indirect=True)
 def test_the_coupon_list_search_opens_the_coupon_page_with_what_is_owed(screen: Screen, incident) -> None:
     with time_machine.travel(CALL_DAY, tick=True):
         numbers = build_ledger()
@@ -201,9 +205,9 @@ def test_the_coupon_list_search_opens_the_coupon_page_with_what_is_owed(screen: 
         page.goto(screen.base + "/admin/coupons/coupon/")
         assert page.evaluate("document.activeElement.id") == "searchbar"  # focused: type at once
         screen.shot("coupon-list")
-        page.keyboard.type("dup-oooo-001")  # O for 0: nothing found, help offered
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        page.fill("#searchbar", "dup-oooo-001")  # O for 0: nothing found, help offered
+        page.press("#searchbar", "Enter")
+        page.wait_for_url("**/coupon/?q=*")
         assert "読み違えていませんか" in page.inner_text("#content")
         screen.shot("coupon-list-help")
         page.click(f"#coupon-not-found >> text={numbers['dup']}")
@@ -212,3 +216,24 @@ def test_the_coupon_list_search_opens_the_coupon_page_with_what_is_owed(screen: 
         assert "2-2 重複決済" in body
         assert "電話の受付でこのクーポンを開く" in body
         screen.shot("coupon-page")
+
+
+@pytest.mark.parametrize("screen", ["desktop", "phone"], indirect=True)
+def test_operations_pages_incident_form_entitlements_and_dashboard(screen: Screen, incident) -> None:
+    from staff.roles import Role
+    from tests.staff import make_staff
+
+    with time_machine.travel(CALL_DAY, tick=True):
+        build_ledger()
+        run_engine(incident)
+        make_staff(Role.OPERATIONS, username="ops1")
+        page = screen.page
+        _login(screen, "ops1")
+        page.goto(screen.base + f"/admin/claims/incident/{incident.pk}/change/")
+        assert page.get_by_label("障害開始（日付）").input_value() == "2023/02/24"
+        screen.shot("incident-form")
+        page.goto(screen.base + "/admin/claims/entitlement/")
+        screen.shot("entitlements")
+        page.goto(screen.base + "/admin/claims/entitlement/dashboard/")
+        assert "支払う額" in page.inner_text("#content")
+        screen.shot("dashboard")

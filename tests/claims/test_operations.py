@@ -330,6 +330,17 @@ def test_an_outage_ending_before_it_starts_is_refused_in_words_not_by_constraint
     assert incident.outage_end == jst(2023, 2, 25)  # unchanged
 
 
+def test_each_date_and_time_input_of_the_incident_form_has_its_own_name(client, staff) -> None:
+    incident = Incident.objects.get()
+    login_verified(client, staff["operations"])
+
+    page = client.get(reverse("admin:claims_incident_change", args=[incident.pk])).content.decode()
+
+    assert 'aria-label="障害開始（日付）"' in page
+    assert 'aria-label="障害開始（時刻・日本時間）"' in page
+    assert page.count('aria-label="') >= 12  # six dates and times, two inputs each
+
+
 def test_beat_starts_a_run_just_after_each_cut_off_and_not_again(django_capture_on_commit_callbacks) -> None:
     incident = Incident.objects.get()
     assert not eligibility_due(incident=incident, now=jst(2023, 2, 24, 23, 59))  # the outage goes on

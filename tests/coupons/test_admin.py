@@ -113,6 +113,26 @@ def test_a_refused_upload_shows_the_line_and_column_and_imports_nothing(
     assert "3行目" in page
 
 
+def test_one_good_and_one_broken_file_read_as_a_partial_import_not_a_failure(
+    client, staff, django_capture_on_commit_callbacks
+) -> None:
+    login_verified(client, staff["operations"])
+    good = SimpleUploadedFile("stores_a.csv", b"store_id,store_name,prefecture_code\nS1,A,12\n")
+    broken = SimpleUploadedFile("stores_b.csv", b"store_id,store_name,prefecture_code\nS2,B,99\n")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:coupons_importrun_add"), {"files": [good, broken], "encoding": "utf-8"})
+
+    run = ImportRun.objects.get()
+    assert list(Store.objects.values_list("store_id", flat=True)) == ["S1"]
+    page = client.get(reverse("admin:coupons_importrun_change", args=[run.pk])).content.decode()
+    listing = client.get(reverse("admin:coupons_importrun_changelist")).content.decode()
+    for html in (page, listing):
+        assert "一部のみ取り込み（1 ファイル取り込み済み、1 ファイルは取り込みなし）" in html
+        assert "失敗（変更なし）" not in html
+        assert "取り込みなし）" in html
+
+
 def test_setup_demo_is_refused_without_debug(settings) -> None:
     from django.core.management.base import CommandError
 
