@@ -80,3 +80,24 @@ def test_an_extra_column_named_like_another_kinds_column_is_ignored(write_csv) -
     assert outcome.ok, outcome.errors
     assert [r.kind for r in outcome.results] == ["stores", "store_sales"]
     assert StoreSale.objects.get().receipt_number == "R1"
+
+
+def test_every_row_of_the_wrong_shape_is_named_not_only_the_first(tmp_path) -> None:
+    # Given a stores file whose lines 3 and 5 have the wrong number of fields
+    path = tmp_path / "stores.csv"
+    path.write_text(
+        "store_id,store_name,prefecture_code\nS1,館山,12\nS2,鴨川,12,余分\nS3,千葉,12\nS4,銚子\n",
+        encoding="utf-8",
+    )
+
+    # When it is imported
+    outcome = regionpay_import(paths=[path])
+
+    # Then both rows are named, and nothing of the file went in
+    assert not outcome.ok
+    assert [(e.line, e.message.split("（")[0]) for e in outcome.errors] == [
+        (3, "列の数が見出しより多い行です"),
+        (5, "列の数が見出しより少ない行です"),
+    ]
+    assert outcome.bad_rows == 2
+    assert not Store.objects.exists()

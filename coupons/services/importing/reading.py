@@ -13,7 +13,7 @@ from typing import BinaryIO
 from psycopg import errors as pg_errors
 
 from coupons.services.importing.kinds import COUPONS, KINDS, MOVEMENTS, STORE_SALES, STORES, FileKind
-from coupons.services.importing.results import ImportFileError, RowError
+from coupons.services.importing.results import MAX_REPORTED_ERRORS, ImportFileError, RowError
 
 CHUNK_BYTES = 1 << 20
 
@@ -244,3 +244,38 @@ def _copy_error(name: str, exc: Exception) -> ImportFileError:
     else:
         message = f"CSV として読めません: {primary}"
     return ImportFileError([RowError(name, line, "", message)])
+
+
+def shape_errors(stream: BinaryIO, name: str, encoding: str, width: int) -> ImportFileError | None:
+    """Every row of the file with the wrong number of fields (and an unclosed quote), up to
+    MAX_REPORTED_ERRORS, all counted: COPY stops at the first such row, which would hide the rest
+    from the person fixing the file. Read again in Python, on the failure path only."""
+    stream.seek(0)
+    text = io.TextIOWrapper(
+        stream, encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="replace", newline=""
+    )
+    errors: list[RowError] = []
+    bad = 0
+    try:
+        reader = csv.reader(text, strict=True)
+        next(reader, None)  # the header
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:  # a quote left open runs to the end of the file
+                bad += 1
+                errors.append(RowError(name, start, "", '引用符（"）が閉じていません'))
+                break
+            if len(row) == width:
+                continue
+            bad += 1
+            if len(errors) < MAX_REPORTED_ERRORS:
+                many = len(row) > width
+                message = "列の数が見出しより多い行です" if many else "列の数が見出しより少ない行です"
+                errors.append(RowError(name, start, "", f"{message}（{len(row)} 列、見出しは {width} 列）"))
+    finally:
+        text.detach()
+    return ImportFileError(errors[:MAX_REPORTED_ERRORS], bad_rows=bad) if errors else None

@@ -9,7 +9,13 @@ from django.db import IntegrityError as DjangoIntegrityError
 from django.db import connection, transaction
 from psycopg import errors as pg_errors
 
-from coupons.services.importing.reading import _copy_error, _Header, _utf8_chunks, refuse_end_marker
+from coupons.services.importing.reading import (
+    _copy_error,
+    _Header,
+    _utf8_chunks,
+    refuse_end_marker,
+    shape_errors,
+)
 from coupons.services.importing.results import MAX_REPORTED_ERRORS, ImportFileError, Progress, RowError
 from coupons.services.ledger_changes import log_keys_sql
 
@@ -36,7 +42,10 @@ def staging_load(
                     if progress:
                         progress(name, "copy", min(stream.tell(), size), size)
         except (pg_errors.DataError, pg_errors.BadCopyFileFormat) as exc:
-            raise _copy_error(name, exc) from exc
+            error = _copy_error(name, exc)
+            if isinstance(exc, pg_errors.BadCopyFileFormat):  # a row of the wrong shape: find them all
+                error = shape_errors(stream, name, encoding, len(header.names)) or error
+            raise error from exc
         cursor.execute("SELECT count(*) FROM regionpay_stage")
         rows = cursor.fetchone()[0]
         if progress:
