@@ -73,6 +73,8 @@ def _choose_incident(request: HttpRequest, admin_site) -> HttpResponse:
         "title": "障害を選んでください",
         "incidents": Incident.objects.order_by("pk"),
         "path": request.path,
+        # What the page was asked for (a coupon's number on the intake page) survives the choice.
+        "query": request.GET.copy(),
     }
     return TemplateResponse(request, "admin/claims/choose_incident.html", context)
 

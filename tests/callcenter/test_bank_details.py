@@ -135,3 +135,22 @@ def test_bank_details_taken_by_phone_are_audited_with_the_agent_and_never_in_pla
     assert event.pgh_data["account_number"] not in {"", "7654321"}  # the ciphertext only
     assert "7654321" not in str(event.pgh_data)
     assert "ﾁﾊﾞ" not in str(event.pgh_data)
+
+
+def test_the_audit_page_shows_the_bank_account_taken_without_its_number(left_case) -> None:
+    from staff.roles import Role
+    from tests.staff import make_staff
+
+    case, user = left_case
+    login_verified(Client(), user).post(_desk(case), GOOD)
+    account = BankAccount.objects.get()
+    auditor = login_verified(Client(), make_staff(Role.AUDITOR))
+
+    response = auditor.get("/admin/audit/", {"model": "claims.BankAccount", "object_id": account.pk})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "振込先口座" in page
+    assert "agent1" in page
+    assert "7654321" not in page
+    assert "ﾁﾊﾞ ﾊﾅｺ" not in page

@@ -249,6 +249,7 @@ def test_with_two_incidents_the_intake_asks_which_and_opens_the_case_on_the_one_
     # When the agent opens the intake page without naming one, the page asks which
     asked = client.get(reverse("admin:callcenter_intake"), {"q": numbers["dup"]})
     assert "障害を選んでください" in asked.content.decode()
+    assert f"?q={numbers['dup']}&amp;incident={later.pk}" in asked.content.decode()  # the number kept
     assert not CallCase.objects.exists()
 
     # Then a case opened from the page of the later incident belongs to that incident
