@@ -24,19 +24,20 @@ import datetime as dt
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.fernet import InvalidToken
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 
 from claims.banking.banks import AccountType, get_bank, get_branch
 from claims.banking.calendar import is_bank_business_day, next_bank_business_day
 from claims.banking.kana import KanaError, zengin_truncate
-from claims.models import Incident
+from claims.models import BankAccount, Incident
 from config import clock
 from payouts.models import Payout, PayoutStatusChange, TransferBatch, TransferLine
 from payouts.services.transitions import PAYOUT_TRANSITIONS
@@ -221,9 +222,14 @@ def batch_create(*, incident: Incident, by: Any, transfer_date: dt.date | None =
                 {"incident": incident.pk, "limit": MAX_COUNT},
             )
             candidates = cursor.fetchall()
-        lines, skipped = [], []
+        lines, numbers, skipped = [], [], []
         names: dict[tuple[str, str], tuple[str, str]] = {}
-        for payout_id, amount, account_id, bank, branch, account_type, number, holder_kana in candidates:
+        decrypt = BankAccount._meta.get_field("account_number").f.decrypt  # type: ignore[union-attr]
+        for payout_id, amount, account_id, bank, branch, account_type, cipher, holder_kana in candidates:
+            try:
+                number = decrypt(cipher.encode()).decode() if cipher else ""
+            except (InvalidToken, ValueError):
+                number = ""
             if (bank, branch) not in names:
                 b, br = get_bank(bank), get_branch(bank, branch)
                 names[bank, branch] = (b.zengin_name if b else "", br.zengin_name if br else "")
@@ -235,22 +241,13 @@ def batch_create(*, incident: Incident, by: Any, transfer_date: dt.date | None =
                 skipped.append((payout_id, "口座名義が全銀カナではありません"))
             elif account_type not in AccountType._value2member_map_:
                 skipped.append((payout_id, "預金種目が不明です"))
-            elif not number:
-                skipped.append((payout_id, "口座番号がありません"))
+            elif not (number.isascii() and number.isdigit() and len(number) <= 7 and number.strip("0")):
+                skipped.append((payout_id, "口座番号が読めません"))
             else:
                 lines.append(
-                    (
-                        payout_id,
-                        account_id,
-                        bank,
-                        *names[bank, branch],
-                        branch,
-                        account_type,
-                        number,
-                        holder,
-                        amount,
-                    )
+                    (payout_id, account_id, bank, *names[bank, branch], branch, account_type, holder, amount)
                 )
+                numbers.append(number)
         if not lines:
             reason = f"（対象外 {len(skipped)} 件）" if skipped else ""
             raise NothingToBatch(f"振込バッチにする支払がありません{reason}。")
@@ -262,14 +259,13 @@ def batch_create(*, incident: Incident, by: Any, transfer_date: dt.date | None =
             created_by=by,
             created_at=now,
             requester=requester,
+            account_numbers="\n".join(numbers),  # in payout order, as the lines are exported
         )
-        # The account number is copied as stored (its ciphertext): the line's field is the bank
-        # account's, with the same key, and nothing is decrypted to make a batch.
         with (
             connection.cursor() as cursor,
             cursor.copy(
                 f"COPY {TransferLine._meta.db_table} (payout_id, bank_account_id, bank_code, bank_name, "
-                "branch_name, branch_code, account_type, account_number, holder, amount_yen, batch_id, "
+                "branch_name, branch_code, account_type, holder, amount_yen, batch_id, "
                 "outcome, return_reason) FROM STDIN"
             ) as copy,
         ):
@@ -397,18 +393,35 @@ def batch_totals_by_bank(batch: TransferBatch) -> list[dict[str, Any]]:
 
 
 _EXPORT = """
-SELECT bank_code, bank_name, branch_code, branch_name, account_type, account_number, holder, amount_yen,
-       payout_id::text
+SELECT bank_code, bank_name, branch_code, branch_name, account_type, holder, amount_yen,
+       payout_id::text AS customer_code_1
 FROM {line} WHERE batch_id = %s AND outcome <> 'cancelled' ORDER BY payout_id
 """
 
 
+def transfers_with_numbers(rows: Iterable[Sequence[Any]], numbers: Iterable[str]) -> Iterator[Transfer]:
+    """``Transfer``s from line rows (the file's fields but the account number, in payout order)
+    and the batch's account numbers in the same order; a count that differs stops the export."""
+    make = tuple.__new__
+    try:
+        for (bank, bank_name, branch, branch_name, type_, holder, amount, code), number in zip(
+            rows, numbers, strict=True
+        ):
+            yield make(
+                Transfer,
+                (bank, bank_name, branch, branch_name, type_, number, holder, amount, code, "", "0", "7"),
+            )
+    except ValueError:  # zip's: one ran out before the other
+        raise BatchError("振込バッチの口座番号と明細の件数が一致しません。出力を中止しました。") from None
+
+
 def _transfers(batch: TransferBatch) -> Iterator[Transfer]:
-    decrypt = TransferLine._meta.get_field("account_number").to_python  # type: ignore[union-attr]
+    numbers = batch.account_numbers.split("\n") if batch.account_numbers else []
+    if len(numbers) != batch.lines.exclude(outcome=TransferLine.Outcome.CANCELLED).count():
+        raise BatchError(f"振込バッチ #{batch.pk} の口座番号と明細の件数が一致しません。出力を中止しました。")
     with connection.cursor() as cursor:
         rows = cursor.cursor.stream(_EXPORT.format(line=TransferLine._meta.db_table), (batch.pk,), size=2_000)
-        for bank, bank_name, branch, branch_name, type_, number, holder, amount, code in rows:
-            yield Transfer(bank, bank_name, branch, branch_name, type_, decrypt(number), holder, amount, code)
+        yield from transfers_with_numbers(rows, numbers)
 
 
 def _requester(batch: TransferBatch) -> Requester:

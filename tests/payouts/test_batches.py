@@ -73,10 +73,11 @@ def test_a_batch_takes_every_ready_bank_payout_and_freezes_what_the_file_needs(i
         "408",
         "savings",
     )
-    assert line.account_number == "1234567"  # decrypted by the field; stored as ciphertext
+    # The numbers, in payout order, are the batch's, encrypted as one value
+    assert TransferBatch.objects.get(pk=batch.pk).account_numbers == "1234567\n1234567"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT account_number FROM payouts_transferline WHERE id = %s", [line.pk])
-        assert cursor.fetchone()[0] != "1234567"
+        cursor.execute("SELECT account_numbers FROM payouts_transferbatch WHERE id = %s", [batch.pk])
+        assert "1234567" not in cursor.fetchone()[0]
     assert TransferLine.objects.get(payout=first).holder == "ﾀﾅｶ ｲﾁﾛｳ"
     assert batch.requester["code"] == "1234567890"
 
@@ -362,3 +363,19 @@ def test_results_are_dated_in_japan_time(incident, maker) -> None:
     bank_payout(incident)
     batch = batch_create(incident=incident, by=maker).batch
     assert batch.created_at == BATCH_DAY
+
+
+def test_the_file_lists_the_transfers_in_payout_order(incident, maker, checker, tmp_path) -> None:
+    # Ids across a power of ten: sorted as text, "100" would come before "99".
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('payouts_payout', 'id'))")
+        upto = 10 ** len(str(cursor.fetchone()[0] + 6))
+        cursor.execute("SELECT setval(pg_get_serial_sequence('payouts_payout', 'id'), %s)", [upto - 6])
+    payouts = [bank_payout(incident, 100 + n) for n in range(12)]
+    assert len({len(str(p.pk)) for p in payouts}) == 2
+    batch = batch_create(incident=incident, by=maker).batch
+    batch_approve(batch_id=batch.pk, by=checker)
+    out = tmp_path / "f.txt"
+    batch_export_zengin(batch_id=batch.pk, out=out)
+    codes = [int(d["customer_code_1"]) for d in read_zengin(out.read_bytes()).data]
+    assert codes == sorted(p.pk for p in payouts)
