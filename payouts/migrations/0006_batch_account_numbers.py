@@ -5,19 +5,20 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payouts', '0005_receipt_links_gift_orders'),
+        ("payouts", "0005_receipt_links_gift_orders"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='transferline',
-            name='account_number',
+            model_name="transferline",
+            name="account_number",
         ),
         migrations.AddField(
-            model_name='transferbatch',
-            name='account_numbers',
-            field=encrypted_fields.fields.EncryptedTextField(blank=True, null=True, verbose_name='口座番号（暗号化、支払の順）'),
+            model_name="transferbatch",
+            name="account_numbers",
+            field=encrypted_fields.fields.EncryptedTextField(
+                blank=True, null=True, verbose_name="口座番号（暗号化、支払の順）"
+            ),
         ),
     ]
