@@ -91,6 +91,7 @@ def _login(screen: Screen, username: str) -> None:
     screen.page.wait_for_url("**/intake/")
 
 
+@pytest.mark.parametrize("screen", ALL_SIZES, indirect=True)
 def test_a_2_2_call_from_the_number_to_the_reinstatement(screen: Screen, incident) -> None:
     with time_machine.travel(CALL_DAY, tick=True):
         numbers = build_ledger()
