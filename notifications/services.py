@@ -141,6 +141,67 @@ def message_enqueue(
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """One message of :func:`messages_enqueue`: the arguments of :func:`message_enqueue`."""
+
+    channel: str
+    to: str
+    template: str
+    context: dict[str, Any]
+    reference: str
+    language: str = "ja"
+
+
+def _schedule_sends(message_ids: list[int]) -> None:
+    from notifications.tasks import message_send_task  # tasks import this module
+
+    # One producer (one broker connection) for the whole batch, not one acquired per message.
+    with message_send_task.app.producer_or_acquire() as producer:
+        for message_id in message_ids:
+            message_send_task.apply_async((message_id,), producer=producer)
+
+
+def messages_enqueue(outgoing: list[Outgoing]) -> list[Message]:
+    """:func:`message_enqueue` for many messages at once (receipt links, by the thousand): each is
+    validated and rendered the same way, then the rows and their history are written with two
+    INSERTs in the caller's transaction, and the send tasks are enqueued when it commits. Raises
+    as :func:`message_enqueue` does, before anything is written."""
+    prepared: list[Message] = []
+    secret_keys = settings.NOTIFY_SECRET_CONTEXT_KEYS
+    for item in outgoing:
+        recipient = _recipient(item.channel, item.to)
+        subject, body = message_render(template=item.template, language=item.language, context=item.context)
+        secrets = {key: SECRET_MASK for key in secret_keys if key in item.context}
+        shown_subject, body_shown = message_render(
+            template=item.template, language=item.language, context={**item.context, **secrets}
+        )
+        if shown_subject != subject:
+            raise MessageInvalid(
+                f"template {item.template!r} puts a secret ({', '.join(secrets)}) in the subject"
+            )
+        prepared.append(
+            Message(
+                channel=item.channel,
+                to=recipient,
+                template=item.template,
+                language=item.language,
+                subject=subject[:200],
+                body=body,
+                body_shown=body_shown,
+                reference=str(item.reference)[:64],
+            )
+        )
+    with transaction.atomic():
+        messages = Message.objects.bulk_create(prepared)
+        MessageStatusChange.objects.bulk_create(
+            MessageStatusChange(message=m, from_status="", to_status=Message.Status.PENDING, note="enqueued")
+            for m in messages
+        )
+        transaction.on_commit(partial(_schedule_sends, [m.pk for m in messages]), robust=True)
+    return messages
+
+
+@dataclass(frozen=True)
 class SendOutcome:
     status: str  # "sent", "retry", "failed", or "skipped" (not due, already sent, or claimed)
     retry_in: float | None = None

@@ -12,6 +12,10 @@ webhook to ``--webhook-url`` (retried until the portal answers 2xx). ``GET /orde
 ``GET /stats`` let tests and the bench count. Nothing is delivered to anyone: it is a sandbox,
 and every answer says so (``"sandbox": true``, header ``X-Sandbox: true``).
 
+It also answers ``POST /sms`` as a sandbox SMS provider (the contract of
+``notifications.backends.sms``: Idempotency-Key kept, ``{"id"}`` answered after the same latency),
+so ``bench/dispatch.py`` can send receipt links end to end through the outbox's live backend.
+
 Standard library only, no Django: it runs as its own process like any other party.
 """
 
@@ -49,7 +53,8 @@ class Vendor:
         self.deliver_after = deliver_after
         self.lock = threading.Lock()
         self.orders: dict[str, dict[str, Any]] = {}
-        self.stats = {"calls": 0, "failures": 0, "orders": 0, "repeats": 0, "webhooks_sent": 0}
+        self.stats = {"calls": 0, "failures": 0, "orders": 0, "repeats": 0, "webhooks_sent": 0, "sms": 0}
+        self.sms: dict[str, str] = {}
         self.random = random.Random()  # noqa: S311 - failure injection, not security
 
     def place(self, external_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -80,6 +85,14 @@ class Vendor:
                 self.stats["failures"] += 1
                 return 504, {"error": "sandbox: injected failure after the order was kept"}
             return 200, dict(order)
+
+    def sms_send(self, key: str) -> dict[str, Any]:
+        time.sleep(self.latency)
+        with self.lock:
+            if key not in self.sms:
+                self.stats["sms"] += 1
+                self.sms[key] = f"SBX-SMS-{len(self.sms) + 1:08d}"
+            return {"id": self.sms[key]}
 
     def _deliver(self, order: dict[str, Any]) -> None:
         time.sleep(self.deliver_after)
@@ -136,6 +149,13 @@ def make_handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
             return self._answer(200, {"service": BANNER})
 
         def do_POST(self) -> None:
+            if self.path == "/sms":
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                key = self.headers.get("Idempotency-Key") or ""
+                if not key:
+                    return self._answer(422, {"error": "Idempotency-Key is required"})
+                return self._answer(200, vendor.sms_send(key))
             if self.path != "/orders":
                 return self._answer(404, {"error": "not found"})
             length = int(self.headers.get("Content-Length") or 0)

@@ -22,7 +22,7 @@ from django.db import transaction
 
 from claims.models import Incident
 from config import clock
-from notifications.services import message_enqueue
+from notifications.services import Outgoing, message_enqueue, messages_enqueue
 from payouts.models import Payout, PayoutStatusChange, ReceiptLink
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -66,11 +66,9 @@ def _language(payout: Payout) -> str:
     return payout.application.language if payout.application_id and payout.application else "ja"
 
 
-def _send_link(payout: Payout, *, incident: Incident, now: dt.datetime) -> ReceiptLink:
-    """Write a new live link and its message (caller's transaction, payout row locked)."""
-    token = secrets.token_urlsafe(32)
+def _outgoing(payout: Payout, *, incident: Incident, token: str) -> Outgoing:
     deadline = incident.receipt_deadline
-    message = message_enqueue(
+    return Outgoing(
         channel=payout.contact_channel,
         to=payout.contact,
         template="receipt_link",
@@ -83,12 +81,44 @@ def _send_link(payout: Payout, *, incident: Incident, now: dt.datetime) -> Recei
         reference=_reference(payout),
         language=_language(payout),
     )
+
+
+def _send_link(payout: Payout, *, incident: Incident, now: dt.datetime) -> ReceiptLink:
+    """Write a new live link and its message (caller's transaction, payout row locked)."""
+    token = secrets.token_urlsafe(32)
+    item = _outgoing(payout, incident=incident, token=token)
+    message = message_enqueue(
+        channel=item.channel,
+        to=item.to,
+        template=item.template,
+        context=item.context,
+        reference=item.reference,
+        language=item.language,
+    )
     return ReceiptLink.objects.create(
         payout=payout,
         token_hash=token_hash(token),
         expires_at=receipt_deadline_end(incident),
         message=message,
         created_at=now,
+    )
+
+
+def _send_links(payouts: list[Payout], *, incident: Incident, now: dt.datetime) -> None:
+    """:func:`_send_link` for a chunk: the messages and links written by a few INSERTs."""
+    tokens = [secrets.token_urlsafe(32) for _ in payouts]
+    messages = messages_enqueue(
+        [
+            _outgoing(payout, incident=incident, token=token)
+            for payout, token in zip(payouts, tokens, strict=True)
+        ]
+    )
+    expires = receipt_deadline_end(incident)
+    ReceiptLink.objects.bulk_create(
+        ReceiptLink(
+            payout=payout, token_hash=token_hash(token), expires_at=expires, message=message, created_at=now
+        )
+        for payout, token, message in zip(payouts, tokens, messages, strict=True)
     )
 
 
@@ -118,8 +148,7 @@ def links_queue(*, incident: Incident, limit: int | None = None) -> LinksQueued:
             )
             if not chunk:
                 break
-            for payout in chunk:
-                _send_link(payout, incident=incident, now=now)
+            _send_links(chunk, incident=incident, now=now)
             ids = [payout.pk for payout in chunk]
             # Set-based move created -> link_sent (a declared transition; the trigger checks it).
             Payout.objects.filter(pk__in=ids, status=Payout.Status.CREATED).update(
