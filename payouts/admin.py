@@ -21,7 +21,7 @@ import payouts.admin_payouts  # noqa: F401  (registers the payouts' own admin)
 from claims.banking.banks import get_bank, get_branch
 from claims.banking.kana import KanaError, zengin_kana
 from claims.models import Incident
-from payouts.models import Payout, RequesterAccount, TransferBatch, TransferLine
+from payouts.models import Payout, Reminder, RequesterAccount, TransferBatch, TransferLine
 from payouts.services.batches import (
     BatchAlreadyDecided,
     BatchError,
@@ -346,3 +346,22 @@ class TransferBatchAdmin(admin.ModelAdmin):
 
 
 admin.site.register(TransferBatch, TransferBatchAdmin)
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    """Read-only: which rung went to which subject when (the message itself is in the outbox)."""
+
+    list_display = ["sent_at", "rung", "subject", "message"]
+    list_filter = ["rung"]
+    search_fields = ["subject"]
+    list_select_related = ["message"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -506,3 +506,58 @@ class GiftOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} {self.get_brand_display()} ¥{self.amount_yen:,}"
+
+
+class Reminder(models.Model):
+    """One reminder sent on one rung of the ladder (issue #10 §4) to one subject — an application,
+    a coupon or a payout: at most once per rung, by the database (``reminder_once_per_rung``)."""
+
+    class Rung(models.TextChoices):
+        CODE_NOT_ENTERED = "code_not_entered", "申請したが確認コード未入力"
+        NOT_APPLIED = "not_applied", "申請期限の10日前に未申請（申請が必要な方）"
+        LINK_NOT_OPENED = "link_not_opened", "受取URLを7日間開いていない"
+        NOT_CHOSEN = "not_chosen", "受取期限の7日前にブランド未選択"
+        BANK_DETAILS = "bank_details", "振込が戻され、口座の再登録がない（7日）"
+
+    incident = models.ForeignKey(
+        "claims.Incident", on_delete=models.PROTECT, related_name="reminders", verbose_name="障害"
+    )
+    rung = models.CharField("段階", max_length=24, choices=Rung.choices)
+    subject = models.CharField(
+        "対象", max_length=64, help_text="application:<id> / coupon:<番号> / payout:<id>"
+    )
+    message = models.ForeignKey(
+        "notifications.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="送信メッセージ",
+    )
+    sent_at = models.DateTimeField("送信日時")
+
+    class Meta:
+        verbose_name = "リマインダー"
+        verbose_name_plural = "リマインダー"
+        ordering = ["-sent_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "rung", "subject"], name="reminder_once_per_rung"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_rung_display()} {self.subject}"
+
+
+class ReminderOptOut(models.Model):
+    """A contact that asked for no more reminders (the link at the end of every reminder). Kept as
+    a keyed hash of the normalised address, not the address itself."""
+
+    contact_hash = models.CharField("連絡先（ハッシュ）", max_length=64, unique=True, db_collation="C")
+    at = models.DateTimeField("日時")
+
+    class Meta:
+        verbose_name = "リマインダーの停止"
+        verbose_name_plural = "リマインダーの停止"
+
+    def __str__(self) -> str:
+        return f"{self.contact_hash[:12]}…"

@@ -56,3 +56,16 @@ def receipt(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and not form.is_valid():
         status = 400
     return render(request, "payouts/receipt.html", context, status=status)
+
+
+@never_cache
+@csrf_protect
+def reminders_stop(request: HttpRequest, signed: str) -> HttpResponse:
+    """The opt-out link at the end of every reminder: a page with one button (a GET changes
+    nothing, so a link preview cannot opt anyone out); the POST records it."""
+    from payouts.services.reminders import opt_out, opt_out_valid
+
+    if not opt_out_valid(signed=signed):
+        return render(request, "payouts/receipt_unknown.html", status=404)
+    done = request.method == "POST" and opt_out(signed=signed)
+    return render(request, "payouts/reminders_stop.html", {"done": done})

@@ -102,6 +102,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         # person with the approver role (payouts.services.batches checks the roles themselves).
         *_BATCHES_READ,
         "payouts.add_transferbatch",
+        "payouts.view_reminder",
         # Every payout, its links and gift order; resending a link is the operations role's
         # (payouts.admin_payouts checks it).
         *_PAYOUTS_READ,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from notifications.models import Message
 from payouts.models import Payout, PayoutStatusChange, TransferLine
 from payouts.services.batches import batch_approve, batch_create, batch_export_zengin
+from payouts.services.reminders import reminders_send
 from payouts.services.returns import ReturnsFileError, parse_returns, transfer_returns_import
 from payouts.services.transitions import payout_transition
-from tests.payouts.batching import bank_payout
+from tests.payouts.batching import BATCH_DAY, bank_payout
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("batch_day", "requester")]
 
@@ -140,3 +144,17 @@ def test_a_cp932_file_from_a_spreadsheet_is_read(exported, tmp_path) -> None:
         f"batch_id,customer_code,reason\r\n{batch.pk},{first.pk},名義相違\r\n".encode("cp932"), name="x.csv"
     )
     assert rows == [(2, batch.pk, first.pk, "名義相違")]
+
+
+def test_a_returned_transfer_still_without_an_account_after_7_days_is_reminded_once(
+    exported, incident, tmp_path
+) -> None:
+    batch, (_, second, _) = exported
+    transfer_returns_import(write(tmp_path, f"batch_id,customer_code,reason\n{batch.pk},{second.pk},x\n"))
+    with time_machine.travel(BATCH_DAY + dt.timedelta(days=6, hours=23), tick=False):
+        assert reminders_send(incident=incident).total == 0
+    with time_machine.travel(BATCH_DAY + dt.timedelta(days=7), tick=False):
+        assert reminders_send(incident=incident).sent == {"bank_details": 1}
+        assert reminders_send(incident=incident).total == 0
+    (message,) = Message.objects.filter(template="reminder_bank_details")
+    assert "2,000円" in message.body
