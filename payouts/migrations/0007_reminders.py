@@ -5,41 +5,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('claims', '0012_incident_constraint_messages'),
-        ('notifications', '0002_body_shown'),
-        ('payouts', '0006_batch_account_numbers'),
+        ("claims", "0012_incident_constraint_messages"),
+        ("notifications", "0002_body_shown"),
+        ("payouts", "0006_batch_account_numbers"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReminderOptOut',
+            name="ReminderOptOut",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('contact_hash', models.CharField(db_collation='C', max_length=64, unique=True, verbose_name='連絡先（ハッシュ）')),
-                ('at', models.DateTimeField(verbose_name='日時')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "contact_hash",
+                    models.CharField(
+                        db_collation="C", max_length=64, unique=True, verbose_name="連絡先（ハッシュ）"
+                    ),
+                ),
+                ("at", models.DateTimeField(verbose_name="日時")),
             ],
             options={
-                'verbose_name': 'リマインダーの停止',
-                'verbose_name_plural': 'リマインダーの停止',
+                "verbose_name": "リマインダーの停止",
+                "verbose_name_plural": "リマインダーの停止",
             },
         ),
         migrations.CreateModel(
-            name='Reminder',
+            name="Reminder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rung', models.CharField(choices=[('code_not_entered', '申請したが確認コード未入力'), ('not_applied', '申請期限の10日前に未申請（申請が必要な方）'), ('link_not_opened', '受取URLを7日間開いていない'), ('not_chosen', '受取期限の7日前にブランド未選択'), ('bank_details', '振込が戻され、口座の再登録がない（7日）')], max_length=24, verbose_name='段階')),
-                ('subject', models.CharField(help_text='application:<id> / coupon:<番号> / payout:<id>', max_length=64, verbose_name='対象')),
-                ('sent_at', models.DateTimeField(verbose_name='送信日時')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reminders', to='claims.incident', verbose_name='障害')),
-                ('message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='notifications.message', verbose_name='送信メッセージ')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "rung",
+                    models.CharField(
+                        choices=[
+                            ("code_not_entered", "申請したが確認コード未入力"),
+                            ("not_applied", "申請期限の10日前に未申請（申請が必要な方）"),
+                            ("link_not_opened", "受取URLを7日間開いていない"),
+                            ("not_chosen", "受取期限の7日前にブランド未選択"),
+                            ("bank_details", "振込が戻され、口座の再登録がない（7日）"),
+                        ],
+                        max_length=24,
+                        verbose_name="段階",
+                    ),
+                ),
+                (
+                    "subject",
+                    models.CharField(
+                        help_text="application:<id> / coupon:<番号> / payout:<id>",
+                        max_length=64,
+                        verbose_name="対象",
+                    ),
+                ),
+                ("sent_at", models.DateTimeField(verbose_name="送信日時")),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reminders",
+                        to="claims.incident",
+                        verbose_name="障害",
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="notifications.message",
+                        verbose_name="送信メッセージ",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'リマインダー',
-                'verbose_name_plural': 'リマインダー',
-                'ordering': ['-sent_at', '-pk'],
-                'constraints': [models.UniqueConstraint(fields=('incident', 'rung', 'subject'), name='reminder_once_per_rung')],
+                "verbose_name": "リマインダー",
+                "verbose_name_plural": "リマインダー",
+                "ordering": ["-sent_at", "-pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("incident", "rung", "subject"), name="reminder_once_per_rung"
+                    )
+                ],
             },
         ),
     ]
