@@ -96,6 +96,7 @@ def run(env: dict[str, str]) -> int:
     port = env.get("PORT", "8000")
     # The SANDBOX gift vendor (payouts.sandbox_vendor) stands in for the real one: orders placed from
     # the receipt page are accepted by it and "delivered" back through the signed webhook.
+    env.setdefault("PUBLIC_SITE_URL", f"http://127.0.0.1:{port}/")  # the links in messages
     vendor_port = env.get("GIFT_VENDOR_SANDBOX_PORT", "8001")
     env.setdefault("GIFT_VENDOR_URL", f"http://127.0.0.1:{vendor_port}")
     env.setdefault("GIFT_VENDOR_WEBHOOK_SECRET", secrets.token_hex(16))

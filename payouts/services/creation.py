@@ -94,12 +94,53 @@ SELECT to_status, count(*) FROM recorded GROUP BY to_status
 """
 
 
+# What arrived after a payout was created: a submitted application gives a points payout with no
+# application its contact; a bank account on record (taken by the call desk, or given again after
+# a returned transfer) makes a bank payout waiting for details ready, with its history row.
+_ATTACH_APPLICATIONS_SQL = """
+UPDATE payouts_payout p
+   SET application_id = a.id,
+       contact_channel = CASE WHEN a.phone <> '' THEN 'sms' ELSE 'email' END,
+       contact = CASE WHEN a.phone <> '' THEN a.phone ELSE a.email END,
+       updated_at = %(now)s
+  FROM claims_application a
+ WHERE p.incident_id = %(incident)s
+   AND p.method = 'points' AND p.status = 'created' AND p.application_id IS NULL
+   AND a.inquiry_number = p.inquiry_number AND a.incident_id = p.incident_id
+   AND a.status = 'submitted' AND a.payout_method = 'points'
+"""
+
+_ACCOUNTS_SQL = """
+WITH found AS (
+  SELECT DISTINCT ON (p.id) p.id AS payout_id, b.id AS account_id
+    FROM payouts_payout p
+    JOIN claims_bankaccount b ON b.inquiry_number = p.inquiry_number
+   WHERE p.incident_id = %(incident)s AND p.status = 'awaiting_bank_details'
+     AND b.id IS DISTINCT FROM p.bank_account_id
+     AND (p.bank_account_id IS NULL
+          OR b.created_at > (SELECT o.created_at FROM claims_bankaccount o WHERE o.id = p.bank_account_id))
+   ORDER BY p.id, b.created_at DESC, b.id DESC
+), moved AS (
+  UPDATE payouts_payout p
+     SET bank_account_id = found.account_id, status = 'ready', updated_at = %(now)s
+    FROM found
+   WHERE p.id = found.payout_id AND p.status = 'awaiting_bank_details'
+  RETURNING p.id
+)
+INSERT INTO payouts_payoutstatuschange (payout_id, from_status, to_status, actor_id, note, at)
+SELECT id, 'awaiting_bank_details', 'ready', NULL, '振込先口座の登録', %(now)s FROM moved
+"""
+
+
 @dataclass
 class PayoutsCreated:
-    """What one pass created, by starting status (empty before the final instant)."""
+    """What one pass created, by starting status (empty before the final instant), and what it
+    completed of earlier payouts (contacts from later applications, accounts that arrived)."""
 
     due: bool
     by_status: dict[str, int] = field(default_factory=dict)
+    contacts_attached: int = 0
+    accounts_attached: int = 0
 
     @property
     def total(self) -> int:
@@ -115,6 +156,12 @@ def payouts_create(*, incident: Incident) -> PayoutsCreated:
     now = clock.now()
     if not final_instant_passed(incident, now):
         return PayoutsCreated(due=False)
+    params = {"incident": incident.pk, "now": now, "mobile": MOBILE_E164_RE}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CREATE_SQL, {"incident": incident.pk, "now": now, "mobile": MOBILE_E164_RE})
-        return PayoutsCreated(due=True, by_status={status: count for status, count in cursor.fetchall()})
+        cursor.execute(_CREATE_SQL, params)
+        created = PayoutsCreated(due=True, by_status={status: count for status, count in cursor.fetchall()})
+        cursor.execute(_ATTACH_APPLICATIONS_SQL, params)
+        created.contacts_attached = cursor.rowcount
+        cursor.execute(_ACCOUNTS_SQL, params)
+        created.accounts_attached = cursor.rowcount
+    return created

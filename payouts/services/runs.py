@@ -31,6 +31,11 @@ class PayoutsRun:
             else:
                 by = ", ".join(f"{status} {count:,}" for status, count in sorted(created.by_status.items()))
                 made = f"created {created.total:,} payouts" + (f" ({by})" if by else "")
+                if created.contacts_attached or created.accounts_attached:
+                    made += (
+                        f", completed {created.contacts_attached:,} with an application's contact"
+                        f" and {created.accounts_attached:,} with a bank account (now ready)"
+                    )
             sent = f"queued {links.queued:,} receipt links" if links.due else "receipt links not due"
             gone = f"expired {expired.expired:,}" if expired.due else "nothing expires yet"
             reminders = f"reminders {reminded.total:,}" + (

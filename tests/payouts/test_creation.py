@@ -126,3 +126,41 @@ def test_two_runs_at_once_create_each_payout_once(incident, portal_clock) -> Non
     assert sum(results) == 200
     assert Payout.objects.count() == 200
     assert PayoutStatusChange.objects.count() == 200
+
+
+def test_a_later_application_gives_its_contact_and_a_later_account_makes_a_bank_payout_ready(
+    incident, portal_clock
+) -> None:
+    from claims.models import BankAccount
+
+    # Given a paper-only traveller's points payout with nowhere to send, and a 1-2 bank payout
+    paper = payable_entitlement(incident, final_yen=800, route="application")
+    one_two = payable_entitlement(incident, final_yen=900, category="1-2", route="callcenter")
+    payouts_create(incident=incident)
+    assert Payout.objects.get(entitlement=paper).contact == ""
+    # When the traveller applies (points, by SMS) and the call desk takes the 1-2 account
+    application = application_for(paper, phone="+819055556666")
+    BankAccount.objects.create(
+        coupon=one_two.coupon,
+        bank_code="0005",
+        branch_code="001",
+        account_type="ordinary",
+        account_number="7654321",
+        holder_kana="ｽｽﾞｷ ｲﾁﾛｳ",
+        created_at=jst(2023, 4, 5),
+    )
+    again = payouts_create(incident=incident)
+    # Then the payouts are completed, once, with the bank payout's move recorded
+    assert (again.total, again.contacts_attached, again.accounts_attached) == (0, 1, 1)
+    points = Payout.objects.get(entitlement=paper)
+    assert (points.application_id, points.contact_channel, points.contact) == (
+        application.pk,
+        "sms",
+        "+819055556666",
+    )
+    bank = Payout.objects.get(entitlement=one_two)
+    assert bank.status == "ready"
+    assert bank.bank_account.holder_kana == "ｽｽﾞｷ ｲﾁﾛｳ"
+    assert bank.status_changes.filter(from_status="awaiting_bank_details", to_status="ready").count() == 1
+    third = payouts_create(incident=incident)
+    assert (third.contacts_attached, third.accounts_attached) == (0, 0)
