@@ -156,7 +156,11 @@ def payouts_create(*, incident: Incident) -> PayoutsCreated:
     now = clock.now()
     if not final_instant_passed(incident, now):
         return PayoutsCreated(due=False)
-    params = {"incident": incident.pk, "now": now, "mobile": MOBILE_E164_RE}
+    params: dict[str, int | str | dt.datetime] = {
+        "incident": incident.pk,
+        "now": now,
+        "mobile": MOBILE_E164_RE,
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CREATE_SQL, params)
         created = PayoutsCreated(due=True, by_status={status: count for status, count in cursor.fetchall()})
