@@ -107,8 +107,8 @@ def duplicates(standing: list[Payment], gap: int) -> tuple[dict[str, Candidate],
             candidate.evidence["duplicate_movement_ids"].append(current.movement_id)
             taken.add(current.movement_id)
     for candidate in candidates.values():
-        for key, ids in candidate.evidence.items():
-            candidate.evidence[key] = sorted(set(ids))
+        for name, ids in candidate.evidence.items():
+            candidate.evidence[name] = sorted(set(ids))
     return candidates, taken
 
 
