@@ -32,7 +32,7 @@ from payouts.services.batches import (
     batch_export_zengin,
     batch_totals_by_bank,
 )
-from payouts.services.returns import ReturnsFileError, transfer_returns_import
+from payouts.services.returns import ReturnsFileError, transfer_return_by_hand, transfer_returns_import
 from payouts.zengin import ZenginError
 from staff.roles import Role, has_role
 
@@ -179,6 +179,7 @@ class TransferBatchAdmin(admin.ModelAdmin):
             path("<int:pk>/approve/", view(self.approve_view), name="payouts_transferbatch_approve"),
             path("<int:pk>/cancel/", view(self.cancel_view), name="payouts_transferbatch_cancel"),
             path("<int:pk>/zengin/", view(self.zengin_view), name="payouts_transferbatch_zengin"),
+            path("<int:pk>/return/", view(self.return_view), name="payouts_transferbatch_return"),
             *super().get_urls(),
         ]
 
@@ -218,6 +219,7 @@ class TransferBatchAdmin(admin.ModelAdmin):
             "can_cancel": batch.status == TransferBatch.Status.DRAFT
             and (has_role(user, Role.OPERATIONS) or has_role(user, Role.APPROVER)),
             "can_export": batch.status in (TransferBatch.Status.APPROVED, TransferBatch.Status.EXPORTED),
+            "can_return": batch.status == TransferBatch.Status.EXPORTED and has_role(user, Role.OPERATIONS),
         }
         return TemplateResponse(request, "admin/payouts/transferbatch/preview.html", context)
 
@@ -309,6 +311,28 @@ class TransferBatchAdmin(admin.ModelAdmin):
         response = HttpResponse(content, content_type="text/plain; charset=shift_jis")
         response["Content-Disposition"] = f'attachment; filename="sogo-furikomi-{pk}.txt"'
         return response
+
+    def return_view(self, request: HttpRequest, pk: int):
+        """One return typed in on the batch's page (operations)."""
+        if request.method != "POST" or not has_role(request.user, Role.OPERATIONS):
+            raise PermissionDenied
+        try:
+            result = transfer_return_by_hand(
+                batch_id=pk,
+                customer_code=request.POST.get("customer_code", ""),
+                reason=request.POST.get("reason", ""),
+                actor=request.user,
+            )
+        except ReturnsFileError as refused:
+            messages.error(request, "記録しませんでした: " + " / ".join(refused.problems))
+        else:
+            if result.returned:
+                messages.success(
+                    request, f"組戻しを記録し、口座の再登録を依頼しました（{result.total_yen:,} 円）。"
+                )
+            else:
+                messages.info(request, "この振込の組戻しは記録済みです。")
+        return self._back(pk)
 
     def returns_view(self, request: HttpRequest):
         if not has_role(request.user, Role.OPERATIONS):

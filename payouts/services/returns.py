@@ -128,7 +128,27 @@ def transfer_returns_import(path: Path | str, *, actor: Any = None) -> ReturnsIm
         raw = path.read_bytes()
     except OSError as error:
         raise ReturnsFileError(name, [f"ファイルを読めません（{error.strerror}）"]) from None
-    rows = parse_returns(raw, name=name)
+    return transfer_returns_record(parse_returns(raw, name=name), name=name, actor=actor)
+
+
+def transfer_return_by_hand(*, batch_id: int, customer_code: str, reason: str, actor: Any) -> ReturnsImported:
+    """One return typed in on the batch's page (the bank phoned or wrote): the same checks and
+    moves as a file's line."""
+    code = customer_code.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    problems = []
+    if not (code.isascii() and code.isdigit()) or len(code) > 10 or int(code) == 0:
+        problems.append("顧客コード: 10桁までの数字ではありません")
+    if not reason.strip():
+        problems.append("理由: 組戻しの理由が空です")
+    if problems:
+        raise ReturnsFileError("入力", problems)
+    return transfer_returns_record([(1, batch_id, int(code), reason.strip())], name="入力", actor=actor)
+
+
+def transfer_returns_record(
+    rows: list[tuple[int, int, int, str]], *, name: str, actor: Any
+) -> ReturnsImported:
+    """Record parsed returns ((line, batch id, payout id, reason)); all or nothing."""
     result = ReturnsImported()
     now = clock.now()
     with transaction.atomic():

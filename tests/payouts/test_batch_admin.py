@@ -82,3 +82,24 @@ def test_a_bad_returns_file_is_refused_on_the_page(client, maker) -> None:
     page = client.post(reverse("admin:payouts_transferbatch_returns"), {"file": upload}).content.decode()
     assert "何も変更していません" in page
     assert "2行目 batch_id" in page
+
+
+def test_a_return_typed_in_on_the_batch_page(client, incident, maker, checker, tmp_path) -> None:
+    from payouts.services.batches import batch_approve, batch_create, batch_export_zengin
+
+    payout = bank_payout(incident, 4_000)
+    batch = batch_create(incident=incident, by=maker).batch
+    batch_approve(batch_id=batch.pk, by=checker)
+    batch_export_zengin(batch_id=batch.pk, out=tmp_path / "f.txt")
+    login_verified(client, maker)
+    url = reverse("admin:payouts_transferbatch_return", args=[batch.pk])
+    assert (
+        "組戻しを1件記録する"
+        in client.get(reverse("admin:payouts_transferbatch_change", args=[batch.pk])).content.decode()
+    )
+
+    client.post(url, {"customer_code": "abc", "reason": ""})
+    assert Payout.objects.get(pk=payout.pk).status == "approved"  # refused: nothing changed
+    client.post(url, {"customer_code": str(payout.pk), "reason": "口座解約済み"})
+    assert Payout.objects.get(pk=payout.pk).status == "awaiting_bank_details"
+    assert batch.lines.get().return_reason == "口座解約済み"
