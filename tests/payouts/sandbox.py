@@ -36,7 +36,12 @@ class Sandbox:
 
 @contextmanager
 def sandbox_vendor(
-    *, latency_ms: float = 20, failure_rate: float = 0.0, webhook_url: str = "", webhook_secret: str = ""
+    *,
+    latency_ms: float = 20,
+    failure_rate: float = 0.0,
+    webhook_url: str = "",
+    webhook_secret: str = "",
+    deliver_after_ms: float = 50,
 ) -> Iterator[Sandbox]:
     port = free_port()
     process = subprocess.Popen(
@@ -45,7 +50,14 @@ def sandbox_vendor(
             "-m",
             "payouts.sandbox_vendor",
             *("--port", str(port), "--latency-ms", str(latency_ms), "--failure-rate", str(failure_rate)),
-            *("--webhook-url", webhook_url, "--webhook-secret", webhook_secret, "--deliver-after-ms", "50"),
+            *(
+                "--webhook-url",
+                webhook_url,
+                "--webhook-secret",
+                webhook_secret,
+                "--deliver-after-ms",
+                str(deliver_after_ms),
+            ),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
