@@ -87,6 +87,10 @@ class RunSummary:
         }
 
 
+# How many decisions a run may add before it refreshes the planner's statistics mid-run.
+FRESH_STATISTICS_AFTER = 10_000
+
+
 def _params(incident: Incident, as_of: dt.datetime) -> dict[str, Any]:
     return {
         "incident": incident.pk,
@@ -199,7 +203,13 @@ def eligibility_run(
                     decisions.insert_entitlements(select_sql, extended=extended, category=name), params
                 )
                 summary.created[name] = cursor.fetchone()[0]
+        if sum(summary.created.values()) > FRESH_STATISTICS_AFTER:
+            # Many new decisions (the first run writes the whole incident's): the statements below
+            # join them, and planned on the statistics of a table that was empty they nest loops
+            # over hundreds of thousands of rows (the final amounts took minutes at 10M).
+            cursor.execute("ANALYZE claims_entitlement, claims_instruction")
         step("applied")
+        _fresh_trigger_plans(cursor)
         cursor.execute(decisions.APPLIED, params)
         summary.instructions_applied = cursor.rowcount
 
@@ -212,6 +222,7 @@ def eligibility_run(
         cursor.execute("ANALYZE elig_final")
         cursor.execute(decisions.REVIEW, params)
         for sql in decisions.REVIEW_APPLY:
+            _fresh_trigger_plans(cursor)
             cursor.execute(sql, params)
         cursor.execute(decisions.REVIEW_COUNTS)
         counts = dict(cursor.fetchall())
@@ -222,6 +233,7 @@ def eligibility_run(
 
         step("final")
         if "final" in opened:
+            _fresh_trigger_plans(cursor)
             cursor.execute(decisions.FINAL.format(scope=where), params)
             summary.final_balances_recorded = cursor.fetchone()[0]
         if summary.mode == "full":
@@ -229,6 +241,15 @@ def eligibility_run(
             # the incremental runs that follow on their indexes (autovacuum would come later).
             cursor.execute("ANALYZE claims_entitlement, claims_instruction")
     return summary
+
+
+def _fresh_trigger_plans(cursor) -> None:
+    """Before a set-based UPDATE: the audit trail's statement triggers (pghistory) join the old
+    and new rows, and PL/pgSQL keeps the plan of that join from the trigger's first firing in the
+    session. Planned for a statement that changed no row, it is a nested loop; reused for the
+    400,000 final amounts of the 10M bench, it ran for minutes. Dropping the session's cached
+    plans makes the trigger plan again for the rows at hand."""
+    cursor.execute("DISCARD PLANS")
 
 
 def _read(cursor, params: dict[str, Any], summary: RunSummary, since: Checkpoint | None) -> str:
