@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from claims.models import Entitlement, EntitlementStatusChange
-from config import clock
+from config import clock, transition_guard
 
 Status = Entitlement.Status
 
@@ -95,35 +95,14 @@ GUARD_FUNCTION = "claims_entitlement_transition_refused"
 
 
 def guard_sql(initial: frozenset[str] | set[str], transitions: dict[str, frozenset[str]] | dict) -> str:
-    """The trigger that holds raw SQL to ``transitions``. The WHEN clauses carry the table, so the
-    function runs (and raises) only for a refused move: set-based inserts and updates of
-    hundreds of thousands of rows pay nothing for it."""
-    starts = ", ".join(f"'{s}'" for s in sorted(initial))
-    pairs = ", ".join(f"('{a}', '{b}')" for a in sorted(transitions) for b in sorted(transitions[a]))
-    return f"""
-    CREATE OR REPLACE FUNCTION {GUARD_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF TG_OP = 'INSERT' THEN
-        RAISE EXCEPTION 'entitlement % may not start as "%"', NEW.id, NEW.status
-          USING ERRCODE = 'check_violation';
-      END IF;
-      RAISE EXCEPTION 'entitlement %: "%" -> "%" is not a declared transition', NEW.id, OLD.status, NEW.status
-        USING ERRCODE = 'check_violation';
-    END $$;
-    DROP TRIGGER IF EXISTS claims_entitlement_start ON claims_entitlement;
-    CREATE TRIGGER claims_entitlement_start BEFORE INSERT ON claims_entitlement
-      FOR EACH ROW WHEN (NEW.status::text NOT IN ({starts}))
-      EXECUTE FUNCTION {GUARD_FUNCTION}();
-    DROP TRIGGER IF EXISTS claims_entitlement_transition ON claims_entitlement;
-    CREATE TRIGGER claims_entitlement_transition BEFORE UPDATE OF status ON claims_entitlement
-      FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
-                         AND (OLD.status::text, NEW.status::text) NOT IN ({pairs}))
-      EXECUTE FUNCTION {GUARD_FUNCTION}();
-    """
+    """The trigger that holds raw SQL to ``transitions`` (``config.transition_guard``)."""
+    return transition_guard.guard_sql(
+        table="claims_entitlement",
+        noun="entitlement",
+        function=GUARD_FUNCTION,
+        initial=initial,
+        transitions=transitions,
+    )
 
 
-DROP_GUARD_SQL = f"""
-DROP TRIGGER IF EXISTS claims_entitlement_start ON claims_entitlement;
-DROP TRIGGER IF EXISTS claims_entitlement_transition ON claims_entitlement;
-DROP FUNCTION IF EXISTS {GUARD_FUNCTION}();
-"""
+DROP_GUARD_SQL = transition_guard.drop_guard_sql(table="claims_entitlement", function=GUARD_FUNCTION)

@@ -25,7 +25,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from config import clock
+from config import clock, transition_guard
 from payouts.models import Payout, PayoutStatusChange
 
 Status = Payout.Status
@@ -102,34 +102,14 @@ GUARD_FUNCTION = "payouts_payout_transition_refused"
 
 
 def guard_sql(initial: frozenset[str] | set[str], transitions: dict[str, frozenset[str]] | dict) -> str:
-    """The trigger that holds raw SQL to ``transitions``. The WHEN clauses carry the table, so the
-    function runs (and raises) only for a refused move: set-based inserts and updates pay nothing."""
-    starts = ", ".join(f"'{s}'" for s in sorted(initial))
-    pairs = ", ".join(f"('{a}', '{b}')" for a in sorted(transitions) for b in sorted(transitions[a]))
-    return f"""
-    CREATE OR REPLACE FUNCTION {GUARD_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF TG_OP = 'INSERT' THEN
-        RAISE EXCEPTION 'payout % may not start as "%"', NEW.id, NEW.status
-          USING ERRCODE = 'check_violation';
-      END IF;
-      RAISE EXCEPTION 'payout %: "%" -> "%" is not a declared transition', NEW.id, OLD.status, NEW.status
-        USING ERRCODE = 'check_violation';
-    END $$;
-    DROP TRIGGER IF EXISTS payouts_payout_start ON payouts_payout;
-    CREATE TRIGGER payouts_payout_start BEFORE INSERT ON payouts_payout
-      FOR EACH ROW WHEN (NEW.status::text NOT IN ({starts}))
-      EXECUTE FUNCTION {GUARD_FUNCTION}();
-    DROP TRIGGER IF EXISTS payouts_payout_transition ON payouts_payout;
-    CREATE TRIGGER payouts_payout_transition BEFORE UPDATE OF status ON payouts_payout
-      FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
-                         AND (OLD.status::text, NEW.status::text) NOT IN ({pairs}))
-      EXECUTE FUNCTION {GUARD_FUNCTION}();
-    """
+    """The trigger that holds raw SQL to ``transitions`` (``config.transition_guard``)."""
+    return transition_guard.guard_sql(
+        table="payouts_payout",
+        noun="payout",
+        function=GUARD_FUNCTION,
+        initial=initial,
+        transitions=transitions,
+    )
 
 
-DROP_GUARD_SQL = f"""
-DROP TRIGGER IF EXISTS payouts_payout_start ON payouts_payout;
-DROP TRIGGER IF EXISTS payouts_payout_transition ON payouts_payout;
-DROP FUNCTION IF EXISTS {GUARD_FUNCTION}();
-"""
+DROP_GUARD_SQL = transition_guard.drop_guard_sql(table="payouts_payout", function=GUARD_FUNCTION)
