@@ -285,3 +285,10 @@ def test_the_dashboard_says_when_the_rules_changed_after_the_last_run(client, in
     assert (
         "最後の判定のあとで「障害（補償の基準）」が変更されました" in client.get(dashboard).content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_the_flags_note_writes_amounts_with_separators(incident) -> None:
+    """Staff read the note aloud on the phone: 2,500 円, not 2500 円."""
+    flagged = _flagged(incident, balance=3000, late=500)
+    assert "2,500 円になりました（記録は 3,000 円）" in flagged.review_note

@@ -162,6 +162,7 @@ SELECT j.*,
 FROM judged j
 """
 
+# Amounts in the notes read as people write them (1,200 円); to_char's pattern, not the locale's.
 REVIEW_APPLY = [
     # Flag (or update the reading of a flag already raised).
     """
@@ -172,12 +173,15 @@ REVIEW_APPLY = [
         review_note = concat_ws(' ',
           CASE WHEN r.amount_now <> r.amount_yen
                THEN format('%%s 時点の判定で金額が %%s 円になりました（記録は %%s 円）。', %(when)s,
-                           r.amount_now, r.amount_yen) END,
+                           to_char(r.amount_now, 'FM999,999,999,990'),
+                           to_char(r.amount_yen, 'FM999,999,999,990')) END,
           CASE WHEN r.final_now <> r.final_balance_yen
                THEN format('%%s 時点の判定で最終支払額が %%s 円になりました（記録は %%s 円）。', %(when)s,
-                           r.final_now, r.final_balance_yen) END,
+                           to_char(r.final_now, 'FM999,999,999,990'),
+                           to_char(r.final_balance_yen, 'FM999,999,999,990')) END,
           CASE WHEN r.negative
-               THEN format('最終残高が %%s 円（マイナス）でした。', r.platform_balance) END)
+               THEN format('最終残高が %%s 円（マイナス）でした。',
+                           to_char(r.platform_balance, 'FM999,999,999,990')) END)
     FROM elig_review r
     WHERE e.id = r.id AND r.action = 'flag'
     """,
@@ -262,7 +266,8 @@ done AS (
       review_final_yen = CASE WHEN r.rank = 1 AND r.platform_balance < 0 THEN r.final_now
                               ELSE e.review_final_yen END,
       review_note = CASE WHEN r.rank = 1 AND r.platform_balance < 0
-                         THEN format('最終残高が %%s 円（マイナス）でした。', r.platform_balance)
+                         THEN format('最終残高が %%s 円（マイナス）でした。',
+                                     to_char(r.platform_balance, 'FM999,999,999,990'))
                          ELSE e.review_note END
   FROM ranked r
   WHERE e.id = r.id
