@@ -89,6 +89,8 @@ def test_english_through_the_language_switch(client):
     html = response.content.decode()
     assert '<html lang="en">' in html
     assert "Compensation for the region PAY outage" in html
+    assert "(toll-free)" in html
+    assert "通話無料" not in html  # the footer's call-center line too
 
 
 def test_the_landing_page_reads_the_link_and_transfer_dates_from_the_incident(client, incident):
