@@ -27,7 +27,6 @@ import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
@@ -38,8 +37,8 @@ from config import clock
 from notifications.phones import NotAMobileNumber, is_mobile
 from notifications.services import MessageInvalid, message_enqueue
 from payouts.models import Payout, ReceiptLink, Reminder, ReminderOptOut, TransferLine
+from payouts.services.links import jst_start
 
-JST = ZoneInfo("Asia/Tokyo")
 Rung = Reminder.Rung
 
 CODE_AFTER = dt.timedelta(hours=24)
@@ -51,13 +50,9 @@ PER_RUNG_AND_RUN = 5_000
 OPT_OUT_SALT = "payouts.reminders.opt-out"
 
 
-def _start(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=JST)
-
-
 def _end(day: dt.date) -> dt.datetime:
     """The end of ``day`` in Japan (exclusive): 00:00 JST of the next day."""
-    return _start(day + dt.timedelta(days=1))
+    return jst_start(day + dt.timedelta(days=1))
 
 
 def contact_hash(channel: str, contact: str) -> str:
@@ -155,7 +150,7 @@ def _due(incident: Incident, now: dt.datetime) -> Iterator[Due]:
                     str(application.public_id), dates,
                 )  # fmt: skip
     if (
-        _start(incident.application_deadline - dt.timedelta(days=NOT_APPLIED_DAYS_BEFORE))
+        jst_start(incident.application_deadline - dt.timedelta(days=NOT_APPLIED_DAYS_BEFORE))
         <= now
         < application_end
     ):
@@ -188,7 +183,7 @@ def _due(incident: Incident, now: dt.datetime) -> Iterator[Due]:
         )
         for link in unopened[:PER_RUNG_AND_RUN]:
             yield from _payout_due(Rung.LINK_NOT_OPENED, link.payout, dates, fresh)
-    if _start(incident.receipt_deadline - dt.timedelta(days=NOT_CHOSEN_DAYS_BEFORE)) <= now < receipt_end:
+    if jst_start(incident.receipt_deadline - dt.timedelta(days=NOT_CHOSEN_DAYS_BEFORE)) <= now < receipt_end:
         waiting_choice = (
             Payout.objects.filter(incident=incident, status=Payout.Status.LINK_SENT)
             .select_related("application")
