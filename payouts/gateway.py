@@ -17,15 +17,12 @@ ordering task with backoff; anything else is permanent and left for operations.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
 
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+from config.http_json import post_json
 
 
 class VendorError(Exception):
@@ -83,32 +80,17 @@ class HttpGiftVendor:
             "channel": order.channel,
             "to": order.to,
         }
-        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's setting
+        answer = post_json(
             f"{self.api_url}/orders",
-            data=json.dumps(payload, ensure_ascii=False).encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.api_key}",
-                "Content-Type": "application/json; charset=utf-8",
-                "Accept": "application/json",
-                "Idempotency-Key": order.external_id,
-            },
+            payload,
+            api_key=self.api_key,
+            idempotency_key=order.external_id,
+            timeout=self.timeout,
+            party="gift vendor",
+            transient=TransientVendorError,
+            permanent=PermanentVendorError,
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                answer = json.loads(response.read().decode() or "{}")
-        except urllib.error.HTTPError as exc:
-            if exc.code in TRANSIENT_STATUSES:
-                raise TransientVendorError(f"gift vendor HTTP {exc.code}") from exc
-            raise PermanentVendorError(f"gift vendor refused: HTTP {exc.code}") from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise TransientVendorError(f"gift vendor unreachable: {type(exc).__name__}") from exc
-        except json.JSONDecodeError as exc:
-            # Accepted but unreadable: asking again with the same external id is safe.
-            raise TransientVendorError("gift vendor answer unreadable") from exc
-        vendor_id = str(answer.get("id", ""))
-        if not vendor_id:
-            raise TransientVendorError("gift vendor answer without an id")
+        vendor_id = str(answer["id"])
         return VendorOrder(vendor_order_id=vendor_id, status=str(answer.get("status", "accepted")))
 
 

@@ -12,18 +12,15 @@ Only mobile numbers (060/070/080/090) are accepted, here as well as at enqueue.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from config.http_json import post_json
 from notifications.backends import Envelope, PermanentSendError, TransientSendError
 from notifications.phones import NotAMobileNumber, mobile_e164
 
 # HTTP statuses worth trying again: timeout, too early, rate-limited, and the server's own trouble.
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -52,31 +49,15 @@ class HttpSmsBackend:
         except NotAMobileNumber as exc:
             raise PermanentSendError(str(exc)) from exc
         payload = {"to": to, "from": self.sender, "text": envelope.body, "sandbox": self.sandbox}
-        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's setting
+        answer = post_json(
             self.api_url,
-            data=json.dumps(payload, ensure_ascii=False).encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.api_key}",
-                "Content-Type": "application/json; charset=utf-8",
-                "Accept": "application/json",
-                "Idempotency-Key": envelope.key,
-            },
+            payload,
+            api_key=self.api_key,
+            idempotency_key=envelope.key,
+            timeout=self.timeout,
+            party="SMS provider",
+            transient=TransientSendError,
+            permanent=PermanentSendError,
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                answer = json.loads(response.read().decode() or "{}")
-        except urllib.error.HTTPError as exc:
-            if exc.code in TRANSIENT_STATUSES:
-                raise TransientSendError(f"SMS provider HTTP {exc.code}") from exc
-            raise PermanentSendError(f"SMS provider refused: HTTP {exc.code}") from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise TransientSendError(f"SMS provider unreachable: {type(exc).__name__}") from exc
-        except json.JSONDecodeError as exc:
-            # Accepted (2xx) but unreadable: it was sent; the retry with the same key is answered
-            # with the same message, so trying again is safe.
-            raise TransientSendError("SMS provider answer unreadable") from exc
-        provider_id = str(answer.get("id", ""))
-        if not provider_id:
-            raise TransientSendError("SMS provider answer without an id")
+        provider_id = str(answer["id"])
         return provider_id
