@@ -278,6 +278,10 @@ NOTIFY_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFY_RETRY_BASE_SECONDS", "3
 NOTIFY_RETRY_MAX_SECONDS = float(os.environ.get("NOTIFY_RETRY_MAX_SECONDS", "3600"))
 NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "8"))
 NOTIFY_SWEEP_GRACE_SECONDS = int(os.environ.get("NOTIFY_SWEEP_GRACE_SECONDS", "60"))
+# Messages sent by the thousand (receipt links) go to the worker in batches of NOTIFY_SEND_BATCH,
+# each sent with up to NOTIFY_SEND_CONCURRENCY provider calls in flight (docs/architecture.md).
+NOTIFY_SEND_BATCH = int(os.environ.get("NOTIFY_SEND_BATCH", "50"))
+NOTIFY_SEND_CONCURRENCY = int(os.environ.get("NOTIFY_SEND_CONCURRENCY", "16"))
 # Context values under these keys are sent but never shown to staff (masked in the admin): the
 # verification code, and the receipt link (its token alone lets anyone choose the points).
 NOTIFY_SECRET_CONTEXT_KEYS = tuple(env_list("NOTIFY_SECRET_CONTEXT_KEYS", "code,receipt_url"))

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import re
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -27,8 +28,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from django.template import Context, engines
 
@@ -152,13 +153,15 @@ class Outgoing:
     language: str = "ja"
 
 
-def _schedule_sends(message_ids: list[int]) -> None:
-    from notifications.tasks import message_send_task  # tasks import this module
+def schedule_sends(message_ids: list[int]) -> None:
+    from notifications.tasks import message_send_batch_task  # tasks import this module
 
-    # One producer (one broker connection) for the whole batch, not one acquired per message.
-    with message_send_task.app.producer_or_acquire() as producer:
-        for message_id in message_ids:
-            message_send_task.apply_async((message_id,), producer=producer)
+    # One task per NOTIFY_SEND_BATCH messages, all published through one producer (one broker
+    # connection): a worker claims, sends and records a batch at a time.
+    size = settings.NOTIFY_SEND_BATCH
+    with message_send_batch_task.app.producer_or_acquire() as producer:
+        for start in range(0, len(message_ids), size):
+            message_send_batch_task.apply_async((message_ids[start : start + size],), producer=producer)
 
 
 def messages_enqueue(outgoing: list[Outgoing]) -> list[Message]:
@@ -197,7 +200,7 @@ def messages_enqueue(outgoing: list[Outgoing]) -> list[Message]:
             MessageStatusChange(message=m, from_status="", to_status=Message.Status.PENDING, note="enqueued")
             for m in messages
         )
-        transaction.on_commit(partial(_schedule_sends, [m.pk for m in messages]), robust=True)
+        transaction.on_commit(partial(schedule_sends, [m.pk for m in messages]), robust=True)
     return messages
 
 
@@ -207,46 +210,106 @@ class SendOutcome:
     retry_in: float | None = None
 
 
+# One statement takes a batch of rows for one send attempt each: the rows that are due and not
+# held by a live sender (SKIP LOCKED: a row another sender is claiming is left to it, not waited
+# for), each moved to ``sending`` with a lease, and a history row for each move. A row whose
+# earlier senders all died mid-send (NOTIFY_MAX_ATTEMPTS leases ran out: a message that crashes
+# the worker?) is failed instead of taken, rather than take the worker down once per lease
+# forever; staff can resend it. Times are the statement's, as Django's ``Now()`` (the rows' own
+# ``db_default``) gives them on PostgreSQL.
+_CLAIM_SQL = """
+WITH due AS (
+    SELECT id, status, (status = 'sending' AND attempts >= %(max_attempts)s) AS gives_up
+    FROM notifications_message
+    WHERE id = ANY(%(ids)s)
+      AND ((status = 'pending' AND next_attempt_at <= statement_timestamp())
+           OR (status = 'sending' AND lease_until < statement_timestamp()))
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE notifications_message AS m SET
+        status = CASE WHEN due.gives_up THEN 'failed' ELSE 'sending' END,
+        lease_until = CASE WHEN due.gives_up THEN NULL
+            ELSE statement_timestamp() + make_interval(secs => %(lease_seconds)s) END,
+        attempts = m.attempts + CASE WHEN due.gives_up THEN 0 ELSE 1 END,
+        last_error = CASE WHEN due.gives_up
+            THEN 'the sender died during each of ' || m.attempts || ' attempts'
+            ELSE m.last_error END,
+        updated_at = statement_timestamp()
+    FROM due
+    WHERE m.id = due.id
+    RETURNING m.id, m.key, m.channel, m."to", m.subject, m.body, m.reference, m.status, m.attempts,
+              due.status AS from_status
+), noted AS (
+    INSERT INTO notifications_messagestatuschange (message_id, from_status, to_status, note, at)
+    SELECT id, from_status, status,
+           CASE WHEN status = 'failed' THEN 'gave up: every sender died'
+                WHEN from_status = 'sending' THEN 'attempt ' || attempts
+                     || ': the previous sender''s lease ran out before it recorded the result'
+                ELSE 'attempt ' || attempts END,
+           statement_timestamp()
+    FROM moved
+)
+SELECT id, key, channel, "to", subject, body, reference, attempts FROM moved
+WHERE status = 'sending' ORDER BY id
+"""
+
+# One statement records the results of a batch: each row moves from ``sending`` to its outcome,
+# unless another sender took it over meanwhile (its lease ran out: ``attempts`` moved on), and
+# each move gets its history row. Returns the ids recorded.
+_FINISH_SQL = """
+WITH result AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(attempts)s::integer[], %(statuses)s::text[],
+                         %(provider_ids)s::text[], %(errors)s::text[], %(retry_in)s::float8[],
+                         %(notes)s::text[])
+        AS r(id, attempts, status, provider_id, last_error, retry_in, note)
+), recorded AS (
+    UPDATE notifications_message AS m SET
+        status = r.status,
+        lease_until = NULL,
+        updated_at = statement_timestamp(),
+        provider_id = CASE WHEN r.status = 'sent' THEN r.provider_id ELSE m.provider_id END,
+        sent_at = CASE WHEN r.status = 'sent' THEN statement_timestamp() END,
+        next_attempt_at = CASE WHEN r.status = 'pending'
+            THEN statement_timestamp() + make_interval(secs => r.retry_in) ELSE m.next_attempt_at END,
+        last_error = r.last_error
+    FROM result AS r
+    WHERE m.id = r.id AND m.status = 'sending' AND m.attempts = r.attempts
+    RETURNING m.id, m.status, r.note
+)
+INSERT INTO notifications_messagestatuschange (message_id, from_status, to_status, note, at)
+SELECT id, 'sending', status, note, statement_timestamp() FROM recorded
+RETURNING message_id
+"""
+
+
+def messages_claim(*, message_ids: list[int]) -> list[Message]:
+    """Take the rows of ``message_ids`` that are due for one send attempt each (in id order); the
+    rest — not due, done, or held by a live sender — are left as they are."""
+    if not message_ids:
+        return []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL,
+            {
+                "ids": list(message_ids),
+                "max_attempts": settings.NOTIFY_MAX_ATTEMPTS,
+                "lease_seconds": settings.NOTIFY_LEASE_SECONDS,
+            },
+        )
+        columns = [column.name for column in cursor.description]
+        claimed = [
+            Message(status=Message.Status.SENDING, **dict(zip(columns, row, strict=True))) for row in cursor
+        ]
+    for message in claimed:
+        message._state.adding = False  # a row read back, not a new one
+    return claimed
+
+
 def message_claim(*, message_id: int) -> Message | None:
     """Take the row for one send attempt, or None if it is not due, done, or held by a live sender."""
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(pk=message_id)
-            .filter(
-                Q(status=Message.Status.PENDING, next_attempt_at__lte=Now())
-                | Q(status=Message.Status.SENDING, lease_until__lt=Now())
-            )
-            .first()
-        )
-        if message is None:
-            return None
-        from_status = message.status
-        if from_status == Message.Status.SENDING and message.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
-            # Every sender so far died mid-send (a message that crashes the worker?): stop here
-            # rather than take the worker down once per lease forever. Staff can resend it.
-            Message.objects.filter(pk=message.pk).update(
-                status=Message.Status.FAILED,
-                lease_until=None,
-                updated_at=Now(),
-                last_error=f"the sender died during each of {message.attempts} attempts",
-            )
-            message.refresh_from_db()
-            _record(message, from_status=from_status, actor=None, note="gave up: every sender died")
-            return None
-        lease = dt.timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
-        Message.objects.filter(pk=message.pk).update(
-            status=Message.Status.SENDING,
-            lease_until=Now() + lease,
-            attempts=F("attempts") + 1,
-            updated_at=Now(),
-        )
-        message.refresh_from_db()
-        note = f"attempt {message.attempts}"
-        if from_status == Message.Status.SENDING:
-            note += ": the previous sender's lease ran out before it recorded the result"
-        _record(message, from_status=from_status, actor=None, note=note)
-    return message
+    claimed = messages_claim(message_ids=[message_id])
+    return claimed[0] if claimed else None
 
 
 def retry_delay(attempts: int) -> float:
@@ -255,25 +318,26 @@ def retry_delay(attempts: int) -> float:
     return float(min(base * 2 ** max(attempts - 1, 0), settings.NOTIFY_RETRY_MAX_SECONDS))
 
 
-def _finish(message: Message, *, note: str, **changes: Any) -> bool:
-    """Record the attempt's result, unless another sender took the row over meanwhile."""
-    with transaction.atomic():
-        updated = Message.objects.filter(
-            pk=message.pk, status=Message.Status.SENDING, attempts=message.attempts
-        ).update(updated_at=Now(), lease_until=None, **changes)
-        if not updated:
-            logger.warning("message %s: taken over by another sender; result not recorded", message.pk)
-            return False
-        message.refresh_from_db()
-        _record(message, from_status=Message.Status.SENDING, actor=None, note=note)
-    return True
+@dataclass(frozen=True)
+class _Result:
+    """What one attempt ended in, as the row will record it."""
+
+    message: Message
+    status: str  # the row's next status: sent, pending (to retry) or failed
+    note: str
+    provider_id: str = ""
+    last_error: str = ""
+    retry_in: float = 0.0
+
+    @property
+    def outcome(self) -> SendOutcome:
+        if self.status == Message.Status.PENDING:
+            return SendOutcome("retry", retry_in=self.retry_in)
+        return SendOutcome(self.status)
 
 
-def message_send(*, message_id: int) -> SendOutcome:
-    """One send attempt: claim, hand over to the backend (outside any transaction), record."""
-    message = message_claim(message_id=message_id)
-    if message is None:
-        return SendOutcome("skipped")
+def _attempt(message: Message) -> _Result:
+    """Hand one claimed message to its backend (outside any transaction) and sort the answer."""
     envelope = Envelope(
         message_id=message.pk,
         key=str(message.key),
@@ -287,48 +351,79 @@ def message_send(*, message_id: int) -> SendOutcome:
         provider_id = get_backend(message.channel).send(envelope)
     except TransientSendError as exc:
         if message.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
-            _finish(
-                message,
-                note=f"gave up after {message.attempts} attempts",
-                status="failed",
-                last_error=str(exc),
-            )
             logger.warning("message %s failed after %s attempts", message.pk, message.attempts)
-            return SendOutcome("failed")
+            return _Result(
+                message, "failed", f"gave up after {message.attempts} attempts", last_error=str(exc)
+            )
         delay = retry_delay(message.attempts)
-        _finish(
-            message,
-            note=f"transient error; next try in {delay:g} s",
-            status=Message.Status.PENDING,
-            next_attempt_at=Now() + dt.timedelta(seconds=delay),
-            last_error=str(exc),
-        )
         logger.info("message %s: transient error, retry in %s s", message.pk, delay)
-        return SendOutcome("retry", retry_in=delay)
+        return _Result(
+            message,
+            Message.Status.PENDING,
+            f"transient error; next try in {delay:g} s",
+            last_error=str(exc),
+            retry_in=delay,
+        )
     except PermanentSendError as exc:
-        _finish(message, note="permanent error", status=Message.Status.FAILED, last_error=str(exc))
         logger.warning("message %s failed permanently", message.pk)
-        return SendOutcome("failed")
+        return _Result(message, "failed", "permanent error", last_error=str(exc))
     except Exception as exc:
         # Not a named transient error: retrying blindly could repeat whatever went wrong. The
         # traceback goes to the row (staff only), not to the log: it may quote the recipient.
-        _finish(
-            message,
-            note="unexpected error",
-            status=Message.Status.FAILED,
-            last_error=traceback.format_exc()[-4000:],
-        )
         logger.error("message %s: unexpected %s in the backend", message.pk, type(exc).__name__)
-        return SendOutcome("failed")
-    _finish(
-        message,
-        note="sent",
-        status=Message.Status.SENT,
-        provider_id=provider_id[:200],
-        sent_at=Now(),
-        last_error="",
-    )
-    return SendOutcome("sent")
+        return _Result(message, "failed", "unexpected error", last_error=traceback.format_exc()[-4000:])
+    return _Result(message, Message.Status.SENT, "sent", provider_id=provider_id[:200])
+
+
+def _deliver(claimed: list[Message]) -> list[_Result]:
+    """Every claimed message handed over at once, up to NOTIFY_SEND_CONCURRENCY calls in flight:
+    a provider's latency is waited out side by side, not one message after another."""
+    if len(claimed) <= 1:
+        return [_attempt(message) for message in claimed]
+    threads = min(len(claimed), settings.NOTIFY_SEND_CONCURRENCY)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="outbox-send") as pool:
+        return list(pool.map(_attempt, claimed))
+
+
+def _record_results(results: list[_Result]) -> set[int]:
+    """Write every result in one statement; the ids recorded (not those another sender took over)."""
+    if not results:
+        return set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _FINISH_SQL,
+            {
+                "ids": [r.message.pk for r in results],
+                "attempts": [r.message.attempts for r in results],
+                "statuses": [r.status for r in results],
+                "provider_ids": [r.provider_id for r in results],
+                "errors": [r.last_error for r in results],
+                "retry_in": [r.retry_in for r in results],
+                "notes": [r.note[:500] for r in results],
+            },
+        )
+        recorded = {row[0] for row in cursor}
+    for result in results:
+        if result.message.pk not in recorded:
+            logger.warning("message %s: taken over by another sender; result not recorded", result.message.pk)
+    return recorded
+
+
+def messages_send(*, message_ids: list[int]) -> dict[int, SendOutcome]:
+    """One send attempt for each of ``message_ids``: claim them together, hand them to their
+    backends side by side (outside any transaction), record the results together. Each id maps to
+    its outcome; "skipped" for a row that was not due, already done, or held by another sender."""
+    claimed = messages_claim(message_ids=message_ids)
+    results = _deliver(claimed)
+    _record_results(results)
+    outcomes = {message_id: SendOutcome("skipped") for message_id in message_ids}
+    outcomes.update({result.message.pk: result.outcome for result in results})
+    return outcomes
+
+
+def message_send(*, message_id: int) -> SendOutcome:
+    """One send attempt for one message (:func:`messages_send` of one)."""
+    return messages_send(message_ids=[message_id])[message_id]
 
 
 def messages_due() -> QuerySet[Message]:
