@@ -172,6 +172,14 @@ def make_handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 drops connections beyond it when many senders call at
+    # once, and each dropped connection waits a second for the retransmission of its SYN: the
+    # sandbox would then measure the kernel's backoff, not its own latency.
+    request_queue_size = 1024
+
+
 def serve(
     *,
     port: int,
@@ -189,8 +197,7 @@ def serve(
         webhook_secret=webhook_secret,
         deliver_after=deliver_after_ms / 1000,
     )
-    server = ThreadingHTTPServer((host, port), make_handler(vendor))
-    server.daemon_threads = True
+    server = _Server((host, port), make_handler(vendor))
     return server
 
 
