@@ -157,7 +157,8 @@ def _broker_url(redis_url: str) -> str:
     return redis_url
 
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# Django's Redis backend, reusing one client per server instead of building one per call (config/cache.py).
+CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}}
 
 CELERY_BROKER_URL = _broker_url(REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

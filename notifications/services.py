@@ -33,6 +33,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from django.template import Context, engines
 
+from config.inserts import NewRow, insert_rows
 from notifications.backends import Envelope, PermanentSendError, TransientSendError, get_backend
 from notifications.models import Message, MessageStatusChange
 from notifications.phones import mobile_e164
@@ -98,6 +99,60 @@ def _schedule_send(message_id: int) -> None:
     message_send_task.delay(message_id)
 
 
+def message_prepare(
+    *,
+    channel: str,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    reference: str,
+    language: str = "ja",
+) -> Message:
+    """The outbox row :func:`message_enqueue` writes, validated and rendered but not yet saved.
+
+    Raises ``NotAMobileNumber`` for an SMS to anything but 060/070/080/090, ``MessageInvalid``
+    for an unknown channel, language or template name or a malformed address (or a template that
+    puts a secret in the subject), and ``TemplateDoesNotExist`` for a missing template.
+    """
+    recipient = _recipient(channel, to)
+    subject, body = message_render(template=template, language=language, context=context)
+    secrets = {key: SECRET_MASK for key in settings.NOTIFY_SECRET_CONTEXT_KEYS if key in context}
+    shown_subject, body_shown = message_render(
+        template=template, language=language, context={**context, **secrets}
+    )
+    if shown_subject != subject:
+        raise MessageInvalid(f"template {template!r} puts a secret ({', '.join(secrets)}) in the subject")
+    return Message(
+        channel=channel,
+        to=recipient,
+        template=template,
+        language=language,
+        subject=subject[:200],
+        body=body,
+        body_shown=body_shown,
+        reference=str(reference)[:64],
+    )
+
+
+def message_rows(message: Message) -> list[NewRow]:
+    """What an enqueued message is in the database — its row and its first status change — for
+    ``config.inserts.insert_rows``, alone or beside the rows of what causes the message (an
+    application and its code: one statement). Call :func:`message_send_on_commit` after."""
+    enqueued = MessageStatusChange(message=message, from_status="", to_status=message.status, note="enqueued")
+    return [
+        NewRow("message", message),
+        NewRow("message_enqueued", enqueued, parents={"message_id": "message"}),
+    ]
+
+
+def message_send_on_commit(message: Message) -> None:
+    """The send task, enqueued once the transaction that wrote ``message`` commits (at once when
+    there is none: the one statement of ``insert_rows`` has committed)."""
+    # robust: a broker that is down at commit must not turn a committed decision into an error
+    # page; the sweep sends the row instead.
+    transaction.on_commit(partial(_schedule_send, message.pk), robust=True)
+
+
 def message_enqueue(
     *,
     channel: str,
@@ -109,35 +164,14 @@ def message_enqueue(
 ) -> Message:
     """Write the outbox row in the caller's transaction; it is sent once that transaction commits.
 
-    Raises ``NotAMobileNumber`` for an SMS to anything but 060/070/080/090, ``MessageInvalid``
-    for an unknown channel, language or template name or a malformed address, and
-    ``TemplateDoesNotExist`` for a missing template — all before anything is written.
+    Raises as :func:`message_prepare` does, before anything is written. The row and its first
+    status change are one INSERT statement (no transaction of its own is needed around them).
     """
-    recipient = _recipient(channel, to)
-    subject, body = message_render(template=template, language=language, context=context)
-    secrets = {key: SECRET_MASK for key in settings.NOTIFY_SECRET_CONTEXT_KEYS if key in context}
-    shown_subject, body_shown = message_render(
-        template=template, language=language, context={**context, **secrets}
+    message = message_prepare(
+        channel=channel, to=to, template=template, context=context, reference=reference, language=language
     )
-    if shown_subject != subject:
-        raise MessageInvalid(f"template {template!r} puts a secret ({', '.join(secrets)}) in the subject")
-    # No savepoint of its own: a failure here fails the caller's transaction anyway. The INSERT
-    # returns the columns the database fills (db_default), so the row needs no second read.
-    with transaction.atomic(savepoint=False):
-        message = Message.objects.create(
-            channel=channel,
-            to=recipient,
-            template=template,
-            language=language,
-            subject=subject[:200],
-            body=body,
-            body_shown=body_shown,
-            reference=str(reference)[:64],
-        )
-        _record(message, from_status="", actor=None, note="enqueued")
-        # robust: a broker that is down at commit must not turn a committed decision into an
-        # error page; the sweep sends the row instead.
-        transaction.on_commit(partial(_schedule_send, message.pk), robust=True)
+    insert_rows(message_rows(message))
+    message_send_on_commit(message)
     return message
 
 

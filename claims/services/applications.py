@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -35,12 +36,9 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
-from django.db.models.functions import JSONObject
+from django.db import IntegrityError, connection, transaction
 from django.utils import translation
 from django.utils.crypto import salted_hmac
 
@@ -49,11 +47,11 @@ from claims.banking.kana import KanaError, zengin_kana
 from claims.banking.yucho import yucho_to_account
 from claims.models import Application, ApplicationStatusChange, BankAccount, Entitlement, Incident
 from config import clock
+from config.inserts import NewRow, insert_rows
 from coupons.inquiry import is_valid as inquiry_is_valid
 from coupons.inquiry import normalize_inquiry_number
-from coupons.models import Coupon
 from notifications.phones import is_mobile
-from notifications.services import message_enqueue
+from notifications.services import message_enqueue, message_prepare, message_rows, message_send_on_commit
 
 JST = ZoneInfo("Asia/Tokyo")
 Status = Application.Status
@@ -469,6 +467,76 @@ def _window_outcome(incident: Incident) -> str | None:
     return None
 
 
+# One round trip answers a coupon check (every application asks it; see bench/claim_submit.py):
+# the incident the site serves — the latest whose application window has begun, else the first, as
+# current_incident() chooses — or the one given; the coupon; its open entitlements; and whether an
+# application for it was submitted already. Written out in SQL: built with the ORM, compiling the
+# query cost more CPU than PostgreSQL spent answering it.
+_COUPON_CHECK_SQL = """
+SELECT {incident_columns}, coupon.open_entitlements::text, coupon.applied
+FROM (SELECT * FROM claims_incident {incident_choice} LIMIT 1) AS incident
+LEFT JOIN LATERAL (
+    SELECT
+        (SELECT json_agg(json_build_object('category', e.category, 'status', e.status,
+                                           'route', e.route, 'amount_yen', e.amount_yen)
+                         ORDER BY e.category)
+           FROM claims_entitlement AS e
+          WHERE e.incident_id = incident.id AND e.inquiry_number = c.inquiry_number
+            AND e.status <> ALL(%(closed)s)) AS open_entitlements,
+        EXISTS (SELECT FROM claims_application AS a
+                 WHERE a.inquiry_number = c.inquiry_number AND a.status = 'submitted') AS applied
+    FROM coupons_coupon AS c
+    WHERE c.inquiry_number = %(number)s AND c.expires_on = %(expires_on)s
+) AS coupon ON true
+"""
+_CURRENT_INCIDENT = (
+    "ORDER BY application_opens_on <= %(today)s DESC, "
+    "CASE WHEN application_opens_on <= %(today)s THEN application_opens_on END DESC NULLS LAST, id"
+)
+_GIVEN_INCIDENT = "WHERE id = %(incident)s"
+
+
+@dataclass(frozen=True)
+class _CouponCheckRow:
+    incident: Incident
+    coupon_exists: bool
+    open_entitlements: list[_OpenEntitlement]
+    applied: bool
+
+
+@functools.cache
+def _coupon_check_sql(*, given_incident: bool) -> tuple[str, list[str]]:
+    fields = Incident._meta.concrete_fields
+    sql = _COUPON_CHECK_SQL.format(
+        incident_columns=", ".join(f'incident."{f.column}"' for f in fields),
+        incident_choice=_GIVEN_INCIDENT if given_incident else _CURRENT_INCIDENT,
+    )
+    return sql, [f.attname for f in fields]
+
+
+def _coupon_check_row(*, number: str, expires_on: dt.date, incident: Incident | None) -> _CouponCheckRow:
+    sql, incident_attnames = _coupon_check_sql(given_incident=incident is not None)
+    params = {
+        "today": clock.now().astimezone(JST).date(),
+        "incident": incident.pk if incident is not None else None,
+        "closed": sorted(_CLOSED_ENTITLEMENT_STATUSES),
+        "number": number,
+        "expires_on": expires_on,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Incident.DoesNotExist("no incident")
+    *incident_values, open_entitlements, applied = row
+    return _CouponCheckRow(
+        incident=incident or Incident.from_db(connection.alias, incident_attnames, incident_values),
+        coupon_exists=applied is not None,
+        open_entitlements=[_OpenEntitlement(**e) for e in json.loads(open_entitlements or "[]")],
+        applied=bool(applied),
+    )
+
+
 def coupon_check(
     *, inquiry_number: object, expires_on: object, incident: Incident | None = None
 ) -> CouponCheck:
@@ -488,7 +556,8 @@ def coupon_check(
         errors["expires_on"] = [exc.message]
     if errors or number is None or expiry is None:
         raise ApplicationInvalid(errors)
-    incident = incident or current_incident()
+    found = _coupon_check_row(number=number, expires_on=expiry, incident=incident)
+    incident = found.incident
 
     def answer(outcome: str, groups: list[str], amount: int | None, bank: bool = False) -> CouponCheck:
         return CouponCheck(
@@ -501,32 +570,12 @@ def coupon_check(
             incident=incident,
         )
 
-    # One round trip: the coupon, its open entitlements and whether it was applied for already
-    # (every submission asks this; see bench/claim_submit.py).
-    found = (
-        Coupon.objects.filter(inquiry_number=number, expires_on=expiry)
-        .annotate(
-            open_entitlements=ArraySubquery(
-                Entitlement.objects.filter(incident=incident, coupon=OuterRef("pk"))
-                .exclude(status__in=_CLOSED_ENTITLEMENT_STATUSES)
-                .order_by("category")
-                .values(
-                    json=JSONObject(
-                        category="category", status="status", route="route", amount_yen="amount_yen"
-                    )
-                )
-            ),
-            applied=Exists(Application.objects.filter(coupon=OuterRef("pk"), status=Status.SUBMITTED)),
-        )
-        .values("open_entitlements", "applied")
-        .first()
-    )
-    if found is None:
+    if not found.coupon_exists:
         return answer(Outcome.NOT_FOUND, [], None)
-    entitlements = [_OpenEntitlement(**e) for e in found["open_entitlements"]]
+    entitlements = found.open_entitlements
     groups = [e.category for e in entitlements]
     amount = next((e.amount_yen for e in entitlements if e.category in {"1-1", "1-2"}), None)
-    if found["applied"]:
+    if found.applied:
         return answer(Outcome.ALREADY_APPLIED, groups, amount)
     if not entitlements:
         return answer(Outcome.NOT_COVERED, groups, amount)
@@ -791,15 +840,17 @@ def _code_new() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def _enqueue_code(application: Application, code: str) -> None:
-    message_enqueue(
-        channel="sms" if application.phone else "email",
-        to=application.contact,
-        template="verification_code",
-        context={"code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60)},
-        reference=str(application.public_id),
-        language=application.language,
-    )
+def _code_message(application: Application, code: str) -> dict[str, Any]:
+    """The six-digit code's message to the application's contact, as ``message_enqueue`` and
+    ``message_prepare`` take it."""
+    return {
+        "channel": "sms" if application.phone else "email",
+        "to": application.contact,
+        "template": "verification_code",
+        "context": {"code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60)},
+        "reference": str(application.public_id),
+        "language": application.language,
+    }
 
 
 CODE_SENT = Text(
@@ -880,39 +931,45 @@ def application_create(
         "code_sent_to": mask_contact(phone=given.phone, email=given.email),
         "message": CODE_SENT.en if language == "en" else CODE_SENT.ja,
     }
+    application = Application(
+        public_id=public_id,
+        incident=check.incident,
+        coupon_id=given.inquiry_number,
+        name=given.name,
+        name_kana=given.name_kana,
+        phone=given.phone,
+        email=given.email,
+        prefecture_code=given.prefecture_code,
+        travel_date=given.travel_date,
+        payout_method=given.payout_method,
+        language=language,
+        code_hash=_code_hash(public_id, code),
+        code_sent_at=now,
+        idempotency_key=key,
+        request_fingerprint=fingerprint,
+        response_body=json.dumps(response, ensure_ascii=False),
+        created_at=now,
+        updated_at=now,
+    )
+    rows = [
+        NewRow("application", application),
+        NewRow(
+            "application_status",
+            ApplicationStatusChange(from_status="", to_status=application.status, note="申請", at=now),
+            parents={"application_id": "application"},
+        ),
+    ]
+    if given.bank is not None:
+        bank = BankAccount(coupon_id=given.inquiry_number, created_at=now, **given.bank.__dict__)
+        rows.append(NewRow("bank_account", bank, parents={"application_id": "application"}))
+    message = message_prepare(**_code_message(application, code))
+    rows += message_rows(message)
     try:
-        with transaction.atomic():
-            application = Application.objects.create(
-                public_id=public_id,
-                incident=check.incident,
-                coupon_id=given.inquiry_number,
-                name=given.name,
-                name_kana=given.name_kana,
-                phone=given.phone,
-                email=given.email,
-                prefecture_code=given.prefecture_code,
-                travel_date=given.travel_date,
-                payout_method=given.payout_method,
-                language=language,
-                code_hash=_code_hash(public_id, code),
-                code_sent_at=now,
-                idempotency_key=key,
-                request_fingerprint=fingerprint,
-                response_body=json.dumps(response, ensure_ascii=False),
-                created_at=now,
-                updated_at=now,
-            )
-            if given.bank is not None:
-                BankAccount.objects.create(
-                    application=application,
-                    coupon_id=given.inquiry_number,
-                    created_at=now,
-                    **given.bank.__dict__,
-                )
-            ApplicationStatusChange.objects.create(
-                application=application, from_status="", to_status=application.status, note="申請", at=now
-            )
-            _enqueue_code(application, code)
+        # One statement: outside a transaction it commits by itself (the code goes out once it
+        # has); inside the caller's, a savepoint keeps that transaction usable when the key
+        # turns out to be taken.
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            insert_rows(rows)
     except IntegrityError:
         # The key was taken: by an earlier attempt, or by a concurrent request that committed
         # first (its INSERT held ours back).
@@ -920,6 +977,7 @@ def application_create(
         if replay is None:
             raise
         return replay
+    message_send_on_commit(message)
     return ApplicationCreated(application=application, response=response, replayed=False)
 
 
@@ -1054,7 +1112,7 @@ def application_resend_code(*, application_id: object) -> Application:
             application.code_sent_at = now
             application.updated_at = now
             application.save(update_fields=["code_hash", "code_sent_at", "updated_at"])
-            _enqueue_code(application, code)
+            message_enqueue(**_code_message(application, code))
     if outcome is not None:
         raise outcome
     return application
