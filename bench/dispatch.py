@@ -12,8 +12,9 @@ then:
 1. baseline: N no-op tasks (``bench/dispatch_tasks.py``: one Redis INCR each) enqueued and run;
 2. ``run_payouts`` at 2023-04-01 01:00 JST: the N payouts (set-based; timed, not part of the rate);
 3. ``run_payouts`` at 2023-04-03 09:00 JST: N receipt links — token, hashed link row, the outbox
-   row, the payout's move to link_sent and its history row, the send task on commit — which the
-   worker sends through the live SMS adapter to the sandbox (100 ms each). The rate is N divided
+   row, the payout's move to link_sent and its history row, one send task per NOTIFY_SEND_BATCH
+   messages on commit — which the worker sends through the live SMS adapter to the sandbox
+   (100 ms each; up to NOTIFY_SEND_CONCURRENCY calls in flight per batch). The rate is N divided
    by the time from the start of this run_payouts to the last message marked sent.
 
 Prints both rates and their ratio (goal ≥ 0.5), the machine and its load (``uptime``) before and
