@@ -203,31 +203,17 @@ def messages_enqueue(outgoing: list[Outgoing]) -> list[Message]:
     validated and rendered the same way, then the rows and their history are written with two
     INSERTs in the caller's transaction, and the send tasks are enqueued when it commits. Raises
     as :func:`message_enqueue` does, before anything is written."""
-    prepared: list[Message] = []
-    secret_keys = settings.NOTIFY_SECRET_CONTEXT_KEYS
-    for item in outgoing:
-        recipient = _recipient(item.channel, item.to)
-        subject, body = message_render(template=item.template, language=item.language, context=item.context)
-        secrets = {key: SECRET_MASK for key in secret_keys if key in item.context}
-        shown_subject, body_shown = message_render(
-            template=item.template, language=item.language, context={**item.context, **secrets}
+    prepared = [
+        message_prepare(
+            channel=item.channel,
+            to=item.to,
+            template=item.template,
+            context=item.context,
+            reference=item.reference,
+            language=item.language,
         )
-        if shown_subject != subject:
-            raise MessageInvalid(
-                f"template {item.template!r} puts a secret ({', '.join(secrets)}) in the subject"
-            )
-        prepared.append(
-            Message(
-                channel=item.channel,
-                to=recipient,
-                template=item.template,
-                language=item.language,
-                subject=subject[:200],
-                body=body,
-                body_shown=body_shown,
-                reference=str(item.reference)[:64],
-            )
-        )
+        for item in outgoing
+    ]
     with transaction.atomic():
         messages = Message.objects.bulk_create(prepared)
         MessageStatusChange.objects.bulk_create(
