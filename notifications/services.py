@@ -37,6 +37,7 @@ from config.inserts import NewRow, insert_rows
 from notifications.backends import Envelope, PermanentSendError, TransientSendError, get_backend
 from notifications.models import Message, MessageStatusChange
 from notifications.phones import mobile_e164
+from notifications.publisher import Publisher
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +94,18 @@ def _record(message: Message, *, from_status: str, actor: User | None, note: str
     )
 
 
+# One message's send task (a code, a confirmation, a resend) is published by this process's
+# publisher thread, batched with whatever else has just committed (notifications/publisher.py).
+_publisher = Publisher(lambda message_ids: schedule_sends(message_ids))
+
+
 def _schedule_send(message_id: int) -> None:
     from notifications.tasks import message_send_task  # tasks import this module
 
-    message_send_task.delay(message_id)
+    if message_send_task.app.conf.task_always_eager:
+        message_send_task.delay(message_id)  # the tests' eager mode: sent at once, in this thread
+    else:
+        _publisher.send_soon(message_id)
 
 
 def message_prepare(
