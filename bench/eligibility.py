@@ -16,7 +16,9 @@ the server; only their total travels back) and the engine as operations run it:
 
 ``--reuse`` keeps the database an earlier run of this bench loaded (migrating it to this code and
 clearing every decision and run), so that another version of the engine is timed on the same
-ledger without loading it again; its day's file is a new one (other movement ids, 2023-03-11).
+ledger without loading it again; its day's file is a new one: the first day from 2023-03-11 whose
+file is not yet in the ledger (an earlier ``--reuse`` imported its own), so that the run after it
+really has coupons to re-decide.
 """
 
 from __future__ import annotations
@@ -62,6 +64,19 @@ def _later_file(out: Path, coupons: int, movements: int, *, day: int = 10) -> Pa
     return path
 
 
+def _first_new_day(conninfo: str, *, first: int = 11) -> int:
+    """The first March day from ``first`` whose day's file (movement ids ``L<day>…``) the ledger
+    does not hold yet."""
+    with psycopg.connect(conninfo) as conn:
+        for day in range(first, 32):
+            held = conn.execute(
+                "SELECT 1 FROM coupons_couponmovement WHERE movement_id = %s", [f"L{day}{0:011d}"]
+            ).fetchone()
+            if held is None:
+                return day
+    raise SystemExit("every day's file of March is in this ledger already: load it again (no --reuse)")
+
+
 def _last_run(conninfo: str) -> dict:
     with psycopg.connect(conninfo) as conn:
         return conn.execute("SELECT summary FROM claims_eligibilityrun ORDER BY id DESC LIMIT 1").fetchone()[
@@ -83,7 +98,7 @@ def main() -> None:
     out = export(args.coupons, args.seed)
     conninfo, url = fresh_database("eligibility_bench", keep=args.reuse)
     if args.reuse:
-        later = _later_file(out, args.coupons, args.later, day=11)
+        later = _later_file(out, args.coupons, args.later, day=_first_new_day(conninfo))
         load_s = 0.0
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(
@@ -117,7 +132,10 @@ def main() -> None:
     print(machine(conninfo))
     print(f"data: {coupons:,} coupons, {movements:,} movements (loaded in {load_s:.0f}s)")
     touched = max(1, args.coupons // 200)
-    print(f"day's file: {args.later:,} movements on {touched:,} coupons (imported in {later_s:.1f}s)")
+    print(
+        f"day's file {later.name}: {args.later:,} movements on {touched:,} coupons "
+        f"(imported in {later_s:.1f}s)"
+    )
     print(
         "found: " + ", ".join(f"{category} {count:,} ({amount:,} yen)" for category, count, amount in found)
     )
