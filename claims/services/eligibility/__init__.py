@@ -181,6 +181,10 @@ def eligibility_run(
             xact=xact, snapshot=snapshot, gates=",".join(opened), rules=rules_digest(incident)
         )
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # No JIT compilation: the run's statements are planned once each, and at 10M the planner's
+        # costs put most of them past the JIT thresholds, where compiling the review's and the
+        # decisions' expressions took longer than evaluating them (auto_explain: seconds a run).
+        cursor.execute("SET LOCAL jit = off")
         for table in TEMP_TABLES:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
         step("scan")
@@ -188,6 +192,10 @@ def eligibility_run(
         for table in ("elig_balance", "elig_event", "elig_2_1", "elig_2_2"):
             cursor.execute(f"ANALYZE {table}")  # temporary tables have no statistics until asked
 
+        # What was decided before this run: the review reads only those (a decision made below
+        # from this very snapshot agrees with it by construction).
+        cursor.execute("SELECT coalesce(max(id), 0) FROM claims_entitlement")
+        params["decided_before"] = cursor.fetchone()[0]
         # A group is decided only once its facts are final (see ``gates``).
         groups = (
             ("1-1", scans.SELECT_1_1, True, "1-1"),

@@ -84,7 +84,7 @@ FROM {table}
 """
 
 # What each decision's group reads now, per entitlement (0: the coupon no longer qualifies, or is
-# no longer in scope). Used by the review.
+# no longer in scope), for the decisions made before this run. Used by the review.
 CURRENT_AMOUNT = f"""
 SELECT e.id,
        CASE WHEN NOT {IN_SCOPE} THEN 0
@@ -99,5 +99,5 @@ JOIN coupons_coupon c ON c.inquiry_number = e.inquiry_number
 LEFT JOIN elig_balance b ON b.inquiry_number = e.inquiry_number AND e.category IN ('1-1', '1-2')
 LEFT JOIN elig_2_1 c21 ON c21.inquiry_number = e.inquiry_number AND e.category = '2-1'
 LEFT JOIN elig_2_2 c22 ON c22.inquiry_number = e.inquiry_number AND e.category = '2-2'
-WHERE e.incident_id = %(incident)s AND e.category <> 'other'
+WHERE e.incident_id = %(incident)s AND e.category <> 'other' AND e.id <= %(decided_before)s
 """
