@@ -48,6 +48,7 @@ from claims.banking.yucho import yucho_to_account
 from claims.models import Application, ApplicationStatusChange, BankAccount, Entitlement, Incident
 from config import clock
 from config.inserts import NewRow, insert_rows
+from config.prepared import fetchone_prepared
 from coupons.inquiry import is_valid as inquiry_is_valid
 from coupons.inquiry import normalize_inquiry_number
 from notifications.phones import is_mobile
@@ -470,8 +471,9 @@ def _window_outcome(incident: Incident) -> str | None:
 # One round trip answers a coupon check (every application asks it; see bench/claim_submit.py):
 # the incident the site serves — the latest whose application window has begun, else the first, as
 # current_incident() chooses — or the one given; the coupon; its open entitlements; and whether an
-# application for it was submitted already. Written out in SQL: built with the ORM, compiling the
-# query cost more CPU than PostgreSQL spent answering it.
+# application for it was submitted already. Written out in SQL and prepared once per connection:
+# built with the ORM, compiling the query cost more CPU than PostgreSQL spent answering it, and
+# PostgreSQL spent more planning it than running it.
 _COUPON_CHECK_SQL = """
 SELECT {incident_columns}, coupon.open_entitlements::text, coupon.applied
 FROM (SELECT * FROM claims_incident {incident_choice} LIMIT 1) AS incident
@@ -523,9 +525,7 @@ def _coupon_check_row(*, number: str, expires_on: dt.date, incident: Incident | 
         "number": number,
         "expires_on": expires_on,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = fetchone_prepared(sql, params)
     if row is None:
         raise Incident.DoesNotExist("no incident")
     *incident_values, open_entitlements, applied = row
