@@ -22,21 +22,17 @@ WHERE {scope}
 GROUP BY m.inquiry_number
 """
 
-# The outage's payments, every cancel and every reinstatement (the echoes of our instructions).
-SCAN_EVENTS = """
+# The outage's payments, every cancel and every reinstatement (the echoes of our instructions), of
+# the campaign's coupons only.
+SCAN_EVENTS = f"""
 CREATE TEMP TABLE elig_event ON COMMIT DROP AS
 SELECT m.movement_id, m.inquiry_number, m.kind, m.amount_yen, m.occurred_at, m.store_id, m.request_id,
        (m.kind = 'payment' AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s) AS in_outage
 FROM coupons_couponmovement m
 WHERE ((m.kind = 'payment' AND m.occurred_at >= %(start)s AND m.occurred_at < %(end)s)
        OR m.kind IN ('cancel', 'reinstatement'))
-  AND {scope}
-"""
-
-# Only the campaign's coupons.
-EVENTS_IN_SCOPE = f"""
-DELETE FROM elig_event e
-WHERE NOT EXISTS (SELECT 1 FROM coupons_coupon c WHERE c.inquiry_number = e.inquiry_number AND {IN_SCOPE})
+  AND m.inquiry_number IN (SELECT c.inquiry_number FROM coupons_coupon c WHERE {IN_SCOPE})
+  AND {{scope}}
 """
 
 # A cancel reverses the earliest payment of its coupon, request id and amount, wherever in time it
