@@ -41,7 +41,7 @@ def wait_for(condition, seconds: float = 5.0) -> None:
 
 def test_every_id_is_published_once_from_the_publishers_thread() -> None:
     recorder = Recorder(slow=0.02)  # a slow broker: ids gather while it publishes
-    publisher = Publisher(recorder)
+    publisher = Publisher(recorder, interval=0.01)
     senders = [
         threading.Thread(target=lambda n=n: [publisher.send_soon(n * 100 + i) for i in range(50)])
         for n in range(8)
@@ -64,9 +64,22 @@ def test_a_quiet_portal_publishes_one_id_at_once() -> None:
     wait_for(lambda: recorder.calls == [[7]], seconds=1.0)
 
 
+def test_a_busy_portal_publishes_at_most_once_an_interval_and_the_ids_gather() -> None:
+    recorder = Recorder()
+    publisher = Publisher(recorder, interval=0.3)
+    publisher.send_soon(1)
+    wait_for(lambda: recorder.calls == [[1]], seconds=1.0)
+    started = time.monotonic()
+    for message_id in range(2, 22):
+        publisher.send_soon(message_id)
+    wait_for(lambda: len(recorder.calls) == 2)
+    assert recorder.calls[1] == list(range(2, 22))  # one publication for the twenty
+    assert time.monotonic() - started > 0.2  # not before the interval had passed
+
+
 def test_a_broker_error_is_logged_and_the_thread_goes_on(caplog: pytest.LogCaptureFixture) -> None:
     recorder = Recorder(fail_first=True)
-    publisher = Publisher(recorder)
+    publisher = Publisher(recorder, interval=0.01)
     publisher.send_soon(1)
     wait_for(lambda: "could not publish" in caplog.text)
     publisher.send_soon(2)
