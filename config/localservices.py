@@ -67,14 +67,46 @@ def local_services() -> Iterator[dict[str, str]]:
                     service.cleanup()  # embedded PostgreSQL: stop the server
 
 
+def _create_database_if_missing(server_uri: str, dbname: str) -> bool:
+    """Create ``dbname`` on the server that ``server_uri`` reaches (any database of it); True if
+    it had to be created."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server_uri, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    return True
+
+
+def _ensure_named_database(url: str) -> None:
+    """``make run`` with ``DATABASE_URL`` naming a database the server does not have yet: create
+    it (a new developer's first run), or say plainly why the server cannot be used."""
+    import psycopg
+
+    info = psycopg.conninfo.conninfo_to_dict(url.replace("postgres://", "postgresql://", 1))
+    dbname = str(info.get("dbname") or "")
+    server = psycopg.conninfo.make_conninfo(
+        **{key: value for key, value in info.items() if key != "dbname"}, dbname="postgres"
+    )
+    try:
+        if dbname and _create_database_if_missing(server, dbname):
+            _say(f"created the database {dbname!r} named by DATABASE_URL")
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise SystemExit(
+            f"[portal] DATABASE_URL names a PostgreSQL server that cannot be used ({reason}).\n"
+            "[portal] Start it, correct DATABASE_URL, or unset it to run an embedded PostgreSQL "
+            "under .data/pg."
+        ) from exc
+
+
 def _database_url(uri: str, dbname: str, server: object) -> str:
     """Create the project database on the embedded server once, and return its URL."""
     import psycopg
 
-    with psycopg.connect(uri, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+    _create_database_if_missing(uri, dbname)
     info = psycopg.conninfo.conninfo_to_dict(uri)
     host = info.get("host", "")
     port = info.get("port", "5432")
@@ -100,6 +132,7 @@ def run(env: dict[str, str]) -> int:
     vendor_port = env.get("GIFT_VENDOR_SANDBOX_PORT", "8001")
     env.setdefault("GIFT_VENDOR_URL", f"http://127.0.0.1:{vendor_port}")
     env.setdefault("GIFT_VENDOR_WEBHOOK_SECRET", secrets.token_hex(16))
+    _ensure_named_database(env["DATABASE_URL"])
     _manage(env, "migrate", "--no-input")
     _manage(env, "setup_demo")
     _manage(env, "site_examples")  # a demo coupon for each answer of the site's coupon check
