@@ -476,6 +476,32 @@ def test_failed_lookups_take_the_same_time_whatever_failed(api, portal_clock, pa
     assert slower - faster < max(0.15 * faster, 0.0002), medians
 
 
+def test_failed_lookups_do_the_same_work_whatever_failed(
+    api, portal_clock, paper_coupon, monkeypatch
+) -> None:
+    """The timing above holds by construction: a wrong contact for a known reference parses no
+    more phone numbers than an unknown reference (the stored phone is read as text, not parsed
+    again by its model field), so neither path has work the other lacks."""
+    import phonenumbers
+
+    reference = _submitted(api, paper_coupon)
+    unknown = svc.reference_number_display(svc.reference_number_new())
+    real_parse = phonenumbers.parse
+    parses: list[object] = []
+
+    def counting_parse(*args: Any, **kwargs: Any) -> Any:
+        parses.append(args or kwargs)
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(phonenumbers, "parse", counting_parse)
+    counts = {}
+    for name, ref in {"wrong contact": reference, "unknown reference": unknown}.items():
+        parses.clear()
+        assert svc.application_status_lookup(reference_number=ref, contact="090-9999-9999") is None
+        counts[name] = len(parses)
+    assert counts["wrong contact"] == counts["unknown reference"] == 1, counts
+
+
 def test_the_apply_pages_coupon_step_shares_the_apis_allowance(api, portal_clock, paper_coupon) -> None:
     """The page's coupon check is the same check as the API's: one allowance per address for both,
     so the page cannot be used to try coupon numbers faster than the API allows."""
